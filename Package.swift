@@ -1,0 +1,150 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// Compiler settings applied to every Swift target in the loop at the bottom, so no target can drift.
+let sharedSwiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "storefront",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "dev-broker", targets: ["DevBroker"])
+    ],
+    dependencies: [
+        // Hummingbird's default traits (swift-configuration integration, full Foundation) are not used.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+    ],
+    targets: [
+        // C libraries, linked from the system through pkg-config. Only their wrappers import them.
+        .systemLibrary(
+            name: "CMongoC",
+            path: "Shared/CMongoC",
+            pkgConfig: "libmongoc-1.0",
+            providers: [.apt(["libmongoc-dev", "libbson-dev"])]
+        ),
+        .systemLibrary(
+            name: "CRdKafka",
+            path: "Shared/CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+
+        // Shared libraries.
+        .target(
+            name: "MongoStore",
+            dependencies: [
+                "CMongoC",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/MongoStore"
+        ),
+        .target(
+            name: "KafkaBus",
+            dependencies: [
+                "CRdKafka",
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/KafkaBus"
+        ),
+        .target(
+            name: "ServiceAuth",
+            dependencies: [
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/ServiceAuth"
+        ),
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "MongoStore",
+                "KafkaBus",
+                "ServiceAuth",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/ServiceKit"
+        ),
+
+        // Development tools.
+        .executableTarget(
+            name: "DevBroker",
+            dependencies: [
+                "KafkaBus",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/DevBroker"
+        ),
+
+        // Tests: one suite per shared library, plus the support code they share.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "KafkaBus",
+                "MongoStore",
+                "ServiceKit",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(
+            name: "MongoStoreTests",
+            dependencies: [
+                "MongoStore",
+                "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/MongoStoreTests"
+        ),
+        .testTarget(name: "KafkaBusTests", dependencies: ["KafkaBus", "TestSupport"], path: "Tests/KafkaBusTests"),
+        .testTarget(
+            name: "ServiceAuthTests",
+            dependencies: ["ServiceAuth", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            path: "Tests/ServiceAuthTests"
+        ),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: [
+                "ServiceKit",
+                "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Tests/ServiceKitTests"
+        ),
+    ]
+)
+
+for target in package.targets where [.regular, .executable, .test].contains(target.type) {
+    target.swiftSettings = (target.swiftSettings ?? []) + sharedSwiftSettings
+}

@@ -1,0 +1,72 @@
+/// The `dev-broker` command line:
+/// `dev-broker [--brokers N] [--partitions N] [--topic NAME]... [--bootstrap-file PATH] [--control-port PORT]`.
+///
+/// Other engineers' scripts depend on these flags and defaults; change them only together with those scripts.
+struct DevBrokerOptions: Sendable {
+    /// The topics every dev broker creates, with ``partitions`` partitions each.
+    static let standardTopics = ["user-created", "user-deleted", "payment-events"]
+
+    /// `--brokers N`: number of mock brokers, ids `1...N` (default 1).
+    var brokers = 1
+    /// `--partitions N`: partitions of each created topic (default 3).
+    var partitions = 3
+    /// `--topic NAME` (repeatable): extra topics to create besides ``standardTopics``.
+    var extraTopics: [String] = []
+    /// `--bootstrap-file PATH`: where to write the `KAFKA_BROKERS=`/`DEV_BROKER_CONTROL=` lines once ready.
+    var bootstrapFile: String?
+    /// `--control-port PORT`: port of the HTTP control API on 127.0.0.1 (default 0: an ephemeral port).
+    var controlPort = 0
+
+    /// ``standardTopics`` followed by the extra topics, without duplicates.
+    var topics: [String] {
+        var topics = Self.standardTopics
+        for topic in self.extraTopics where !topics.contains(topic) {
+            topics.append(topic)
+        }
+        return topics
+    }
+
+    /// A command-line error, with the usage text.
+    struct UsageError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static let usage =
+        "usage: dev-broker [--brokers N (default 1)] [--partitions N (default 3)] [--topic NAME]... "
+        + "[--bootstrap-file PATH] [--control-port PORT (default 0)]"
+
+    /// Parses `arguments` (without the program name).
+    /// - Throws: ``UsageError`` for an unknown flag, a missing value or a value out of range.
+    init(arguments: [String]) throws {
+        var remaining = arguments[...]
+        while let flag = remaining.popFirst() {
+            func value() throws -> String {
+                guard let value = remaining.popFirst() else {
+                    throw UsageError(description: "\(flag) needs a value\n\(Self.usage)")
+                }
+                return value
+            }
+            func integer(in range: ClosedRange<Int>) throws -> Int {
+                let text = try value()
+                guard let number = Int(text), range.contains(number) else {
+                    throw UsageError(
+                        description: "\(flag) must be an integer in \(range), got '\(text)'\n\(Self.usage)"
+                    )
+                }
+                return number
+            }
+            switch flag {
+            case "--brokers": self.brokers = try integer(in: 1...16)
+            case "--partitions": self.partitions = try integer(in: 1...1000)
+            case "--topic":
+                let topic = try value()
+                guard !topic.isEmpty else { throw UsageError(description: "--topic needs a name\n\(Self.usage)") }
+                self.extraTopics.append(topic)
+            case "--bootstrap-file": self.bootstrapFile = try value()
+            case "--control-port": self.controlPort = try integer(in: 0...65535)
+            case "--help", "-h": throw UsageError(description: Self.usage)
+            default: throw UsageError(description: "unknown argument '\(flag)'\n\(Self.usage)")
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+package import Configuration
+
+/// Connection and timing settings shared by ``KafkaBusProducer`` and ``KafkaBusConsumer``.
+///
+/// A plain value: build it with ``init(brokers:clientID:)`` (tests) or ``init(reader:defaultClientID:)`` (services),
+/// then adjust the properties. The typed properties are turned into librdkafka properties when a client is created;
+/// ``additional`` is applied last and so can override any of them.
+package struct KafkaBusConfiguration: Sendable {
+    /// `bootstrap.servers`: comma-separated `host:port` list. Config key `brokers` (`KAFKA_BROKERS`), required.
+    package var brokers: String
+    /// `client.id`, shown in broker logs. Config key `client.id` (`KAFKA_CLIENT_ID`); defaults to the service name.
+    package var clientID: String
+    /// `message.timeout.ms`: how long ``KafkaBusProducer/send(_:)`` may wait for an acknowledgement while librdkafka
+    /// retries internally (broker down, leader change). Config key `message.timeout.ms`
+    /// (`KAFKA_MESSAGE_TIMEOUT_MS`), default 30000 ms. Also bounds the producer's flush on graceful shutdown.
+    package var messageTimeout: Duration
+    /// `session.timeout.ms` of the consumer group: how long a member that stopped heartbeating keeps its partitions.
+    /// Config key `session.timeout.ms` (`KAFKA_SESSION_TIMEOUT_MS`), default 10000 ms. Also bounds the final commit
+    /// of a consumer's graceful close.
+    package var sessionTimeout: Duration
+    /// Cap of the consumer's handler-retry backoff (100 ms doubling up to this). Config key `retry.backoff.max.ms`
+    /// (`KAFKA_RETRY_BACKOFF_MAX_MS`), default 10000 ms.
+    package var retryBackoffMax: Duration
+    /// librdkafka properties passed straight to `rd_kafka_conf_set` after the typed ones (escape hatch, e.g.
+    /// `reconnect.backoff.max.ms`, `debug`, `statistics.interval.ms`). Not read from configuration.
+    package var additional: [String: String]
+
+    /// Creates a configuration with the defaults listed on each property.
+    /// - Parameters:
+    ///   - brokers: `bootstrap.servers`, e.g. `127.0.0.1:9092`.
+    ///   - clientID: `client.id`, usually the service name.
+    package init(brokers: String, clientID: String) {
+        self.brokers = brokers
+        self.clientID = clientID
+        self.messageTimeout = .milliseconds(30_000)
+        self.sessionTimeout = .milliseconds(10_000)
+        self.retryBackoffMax = .milliseconds(10_000)
+        self.additional = [:]
+    }
+
+    /// Reads the configuration from a reader **already scoped to `kafka`**:
+    /// `KafkaBusConfiguration(reader: reader.scoped(to: "kafka"), defaultClientID: "users")`.
+    ///
+    /// | key (in scope) | environment | type | default |
+    /// | --- | --- | --- | --- |
+    /// | `brokers` | `KAFKA_BROKERS` | string | required |
+    /// | `client.id` | `KAFKA_CLIENT_ID` | string | `defaultClientID` |
+    /// | `message.timeout.ms` | `KAFKA_MESSAGE_TIMEOUT_MS` | int > 0 | 30000 |
+    /// | `session.timeout.ms` | `KAFKA_SESSION_TIMEOUT_MS` | int > 0 | 10000 |
+    /// | `retry.backoff.max.ms` | `KAFKA_RETRY_BACKOFF_MAX_MS` | int > 0 | 10000 |
+    ///
+    /// - Parameters:
+    ///   - reader: A reader scoped to `kafka`.
+    ///   - defaultClientID: The `client.id` used when none is configured, usually the service name.
+    /// - Throws: ``KafkaBusError`` with code `.configuration` when `brokers` is missing or empty, or when a timeout is
+    ///   not a positive integer.
+    package init(reader: ConfigReader, defaultClientID: String) throws {
+        guard let brokers = reader.string(forKey: "brokers"), !brokers.isEmpty else {
+            throw KafkaBusError.configuration("missing kafka.brokers (KAFKA_BROKERS)")
+        }
+        self.init(brokers: brokers, clientID: reader.string(forKey: "client.id", default: defaultClientID))
+        self.messageTimeout = try Self.milliseconds(reader, "message.timeout.ms", default: self.messageTimeout)
+        self.sessionTimeout = try Self.milliseconds(reader, "session.timeout.ms", default: self.sessionTimeout)
+        self.retryBackoffMax = try Self.milliseconds(reader, "retry.backoff.max.ms", default: self.retryBackoffMax)
+    }
+
+    /// Reads a positive integer number of milliseconds, rejecting values that are present but not positive integers
+    /// (instead of silently falling back to the default).
+    private static func milliseconds(
+        _ reader: ConfigReader,
+        _ key: String,
+        default defaultValue: Duration
+    ) throws -> Duration {
+        if let value = reader.int(forKey: ConfigKey(key)) {
+            guard value > 0 else { throw KafkaBusError.configuration("kafka.\(key) must be positive") }
+            return .milliseconds(value)
+        }
+        if reader.string(forKey: ConfigKey(key)) != nil {
+            throw KafkaBusError.configuration("kafka.\(key) must be an integer number of milliseconds")
+        }
+        return defaultValue
+    }
+}
+
+extension Duration {
+    /// The duration in whole milliseconds, clamped to `Int32` (what librdkafka's `*.ms` properties and timeouts take).
+    var clampedMilliseconds: Int32 {
+        let (seconds, attoseconds) = self.components
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        if overflow { return seconds < 0 ? 0 : Int32.max }
+        let milliseconds = whole.addingReportingOverflow(attoseconds / 1_000_000_000_000_000)
+        if milliseconds.overflow { return Int32.max }
+        return Int32(clamping: max(0, milliseconds.partialValue))
+    }
+}

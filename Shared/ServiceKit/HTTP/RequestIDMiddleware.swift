@@ -1,0 +1,49 @@
+package import Hummingbird
+import Logging
+
+/// Gives every request an id: the caller's `X-Request-ID` when it is sane, a new one otherwise. The id goes into every
+/// log line of the request (`request.id`), the response's `X-Request-ID` header, and ``CurrentRequest/id`` for the
+/// duration of the request, from where ``ServiceClient`` and ``EventPublisher`` pass it on.
+package struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
+    package init() {}
+
+    package func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        let id = CurrentRequest.accept(request.headers[CurrentRequest.headerName]) ?? CurrentRequest.generate()
+        var context = context
+        context.logger[metadataKey: "request.id"] = "\(id)"
+        var response = try await CurrentRequest.$id.withValue(id) {
+            try await next(request, context)
+        }
+        response.headers[CurrentRequest.headerName] = id
+        return response
+    }
+}
+
+/// One log line per request at `info`: method, path, status and duration.
+package struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    package init() {}
+
+    package func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        context.logger.info(
+            "\(request.method) \(request.uri.path) \(response.status.code)",
+            metadata: [
+                "http.method": "\(request.method)",
+                "http.path": "\(request.uri.path)",
+                "http.status": "\(response.status.code)",
+                "http.duration_ms": "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+            ]
+        )
+        return response
+    }
+}

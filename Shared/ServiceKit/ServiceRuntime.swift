@@ -1,0 +1,221 @@
+package import Configuration
+import Foundation
+package import Hummingbird
+package import KafkaBus
+package import Logging
+import Metrics
+package import MongoStore
+package import Prometheus
+package import ServiceAuth
+package import ServiceLifecycle
+import Synchronization
+
+/// Everything a service is built from, created once in its `main`: configuration, logger, its database, the token
+/// authority, the REST client for its peers, metrics, and factories for its Kafka producer and consumers.
+///
+/// A service's `buildApplication` takes a runtime, registers its routes on ``makeRouter()``, and returns
+/// ``makeApplication(router:services:beforeServerStarts:)``, which runs, in start order, the store, the services
+/// given (producer first, then consumers) and the HTTP server; graceful shutdown (SIGTERM/SIGINT) stops them in
+/// reverse: HTTP drains, consumers commit and leave, the producer flushes, the store closes.
+package final class ServiceRuntime: Sendable {
+    package let configuration: ServiceConfiguration
+    package let logger: Logger
+    package let store: MongoStore
+    package let authority: TokenAuthority
+    package let client: ServiceClient
+    package let metrics: PrometheusCollectorRegistry
+    private let reader: ConfigReader
+    /// Broker checks of the producer and consumers made so far, for `/ready`.
+    private let brokerChecks = Mutex<[@Sendable (Duration) async throws -> Void]>([])
+
+    /// Reads and validates the whole configuration and creates the store (which connects lazily).
+    /// - Throws: ``ConfigurationError``, `AuthConfigurationError` or `MongoStoreError` naming what is wrong; the
+    ///   service must not start then.
+    package init(
+        service: StorefrontService,
+        reader: ConfigReader,
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    ) async throws {
+        let configuration = try ServiceConfiguration(service: service, reader: reader)
+        var logger = Logger(label: service.executableName)
+        logger.logLevel = configuration.logLevel
+        let auth = try AuthConfiguration(reader: reader, isDevelopment: configuration.isDevelopment)
+        if auth.usesDevelopmentSecret {
+            logger.warning("JWT_SECRET is not set: using the published development secret (APP_ENV=development)")
+        }
+        self.configuration = configuration
+        self.logger = logger
+        self.reader = reader
+        self.metrics = metrics
+        self.authority = await TokenAuthority(configuration: auth)
+        self.store = try MongoStore(
+            configuration: try MongoStoreConfiguration(
+                reader: reader.scoped(to: "mongo"),
+                defaultDatabase: service.defaultDatabase,
+                appName: service.executableName
+            ),
+            logger: logger
+        )
+        self.client = ServiceClient(
+            peerURLs: configuration.peerURLs,
+            timeout: configuration.httpClientTimeout,
+            tokens: ServiceTokenCache(authority: self.authority, service: service)
+        )
+    }
+
+    /// Sets up process-wide logging (JSON or text, at `LOG_LEVEL`) and metrics (Prometheus). Call once, from `main`,
+    /// before anything logs; tests do not call it.
+    /// - Returns: the registry `/metrics` exposes.
+    package static func bootstrapObservability(_ configuration: ServiceConfiguration) -> PrometheusCollectorRegistry {
+        let level = configuration.logLevel
+        let format = configuration.logFormat
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler =
+                format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardOutput(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        return registry
+    }
+
+    /// The entry point of every service's `main`: reads the environment, sets up logging and metrics, builds the
+    /// application with `build` and runs it until SIGTERM/SIGINT. Exits with status 1 and a one-line reason when the
+    /// configuration is unusable.
+    package static func run<App: ApplicationProtocol>(
+        _ service: StorefrontService,
+        build: (ServiceRuntime) async throws -> App
+    ) async throws {
+        let reader = ConfigReader.storefront()
+        do {
+            let registry = Self.bootstrapObservability(try ServiceConfiguration(service: service, reader: reader))
+            let runtime = try await ServiceRuntime(service: service, reader: reader, metrics: registry)
+            let app = try await build(runtime)
+            try await app.runService()
+        } catch let error as ConfigurationError {
+            Self.refuseToStart(service, "\(error)")
+        } catch let error as AuthConfigurationError {
+            Self.refuseToStart(service, "\(error)")
+        } catch let error as MongoStoreError where error.code == .configuration {
+            Self.refuseToStart(service, error.detail)
+        } catch let error as KafkaBusError where error.code == .configuration {
+            Self.refuseToStart(service, "\(error)")
+        }
+    }
+
+    private static func refuseToStart(_ service: StorefrontService, _ reason: String) -> Never {
+        FileHandle.standardError.write(Data("\(service.executableName): refusing to start: \(reason)\n".utf8))
+        exit(1)
+    }
+
+    /// An idempotent producer for this service (`KAFKA_*` keys). Pass it to ``makeApplication(router:services:beforeServerStarts:)``.
+    package func makeProducer() throws -> KafkaBusProducer {
+        let producer = try KafkaBusProducer(configuration: try self.kafkaConfiguration(), logger: self.logger)
+        self.brokerChecks.withLock { $0.append { try await producer.checkReachable(timeout: $0) } }
+        return producer
+    }
+
+    /// A consumer-group member whose `handler` runs with the event's request id bound (``CurrentRequest/id``) and
+    /// in the logger metadata, so the work an event causes can be traced back to the request that caused it.
+    package func makeConsumer(
+        groupID: String,
+        topics: [String],
+        handler: @escaping @Sendable (KafkaBusMessage, Logger) async throws -> Void
+    ) throws -> KafkaBusConsumer {
+        let logger = self.logger
+        let consumer = try KafkaBusConsumer(
+            configuration: try self.kafkaConfiguration(),
+            groupID: groupID,
+            topics: topics,
+            logger: logger
+        ) { message in
+            let id = CurrentRequest.accept(message.headers[CurrentRequest.eventHeader]) ?? CurrentRequest.generate()
+            var eventLogger = logger
+            eventLogger[metadataKey: "request.id"] = "\(id)"
+            eventLogger[metadataKey: "kafka.topic"] = "\(message.topic)"
+            eventLogger[metadataKey: "kafka.offset"] = "\(message.partition)/\(message.offset)"
+            try await CurrentRequest.$id.withValue(id) { try await handler(message, eventLogger) }
+        }
+        self.brokerChecks.withLock { $0.append { try await consumer.checkReachable(timeout: $0) } }
+        return consumer
+    }
+
+    /// A router with the platform's middleware and the public `/health`, `/ready` and `/metrics` routes.
+    package func makeRouter() -> ServiceRouter<ServiceRequestContext> {
+        let router = ServiceRouter<ServiceRequestContext>(authority: self.authority)
+        HealthController(runtime: self).addRoutes(to: router.public)
+        return router
+    }
+
+    /// The application: the store, then `services` in order (producer, then consumers), then the HTTP server on
+    /// `HTTP_HOST` and the service's port. `beforeServerStarts` runs once the services run and before the port opens
+    /// (create indexes there).
+    package func makeApplication(
+        router: ServiceRouter<ServiceRequestContext>,
+        services: [any Service] = [],
+        beforeServerStarts: @escaping @Sendable () async throws -> Void = {}
+    ) -> Application<RouterResponder<ServiceRequestContext>> {
+        var app = Application(
+            router: router,
+            configuration: ApplicationConfiguration(
+                address: .hostname(self.configuration.host, port: self.configuration.port),
+                serverName: self.configuration.service.executableName
+            ),
+            services: [self.store] + services,
+            logger: self.logger
+        )
+        app.beforeServerStarts(perform: beforeServerStarts)
+        return app
+    }
+
+    /// Runs every readiness check (store ping, broker metadata), each limited to `READY_TIMEOUT_MS`.
+    /// - Returns: each check's name and `nil` when it passed, or why it failed.
+    func readiness() async -> [String: String?] {
+        let timeout = self.configuration.readyTimeout
+        var checks: [(String, @Sendable () async throws -> Void)] = [("mongo", { [store] in try await store.ping() })]
+        for (index, check) in self.brokerChecks.withLock({ $0 }).enumerated() {
+            checks.append((index == 0 ? "kafka" : "kafka.\(index)", { try await check(timeout) }))
+        }
+        return await withTaskGroup(of: (String, String?).self) { group in
+            for (name, check) in checks {
+                group.addTask {
+                    do {
+                        try await withDeadline(timeout) { try await check() }
+                        return (name, nil)
+                    } catch {
+                        return (name, "\(error)")
+                    }
+                }
+            }
+            return await group.reduce(into: [:]) { results, result in results[result.0] = .some(result.1) }
+        }
+    }
+
+    private func kafkaConfiguration() throws -> KafkaBusConfiguration {
+        try KafkaBusConfiguration(
+            reader: self.reader.scoped(to: "kafka"),
+            defaultClientID: self.configuration.service.executableName
+        )
+    }
+}
+
+/// A check did not finish within its time limit.
+package struct DeadlineExceeded: Error, CustomStringConvertible {
+    package let limit: Duration
+    package var description: String { "no answer within \(self.limit)" }
+}
+
+/// Runs `operation`, throwing ``DeadlineExceeded`` if it has not finished after `limit`. The operation is cancelled
+/// then; work it started elsewhere (a blocking call on a thread pool) may still run to its own end.
+package func withDeadline<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw DeadlineExceeded(limit: limit)
+        }
+        defer { group.cancelAll() }
+        return try await group.next()!
+    }
+}

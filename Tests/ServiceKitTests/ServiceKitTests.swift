@@ -1,0 +1,336 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import KafkaBus
+import MongoStore
+import NIOCore
+import Prometheus
+import ServiceAuth
+@testable import ServiceKit
+import Synchronization
+import TestSupport
+import Testing
+
+/// The service kit through a small application built exactly as services build theirs, against the real store.
+@Suite(.timeLimit(.minutes(2)))
+struct ServiceKitTests {
+    struct Thing: ResponseCodable, Sendable {
+        var _id: String
+        var name: String
+        var quantity: Int
+    }
+
+    /// A runtime plus an app with a few routes that exercise the kit.
+    static func makeApp(overrides: [String: String] = [:]) async throws -> (ServiceRuntime, some ApplicationProtocol) {
+        let runtime = try await TestRuntimes.make(.product, overrides: overrides)
+        let router = runtime.makeRouter()
+        let things = runtime.store.collection("things", as: Thing.self)
+        router.protected.post("/things") { request, context -> EditedResponse<Thing> in
+            let thing = try await request.decode(as: Thing.self, context: context)
+            guard thing.quantity > 0 else { throw APIError.validation("quantity must be positive") }
+            try await things.insert(thing)
+            return EditedResponse(status: .created, response: thing)
+        }
+        router.protected.get("/things/:id") { _, context -> Thing in
+            guard let thing = try await things.findOne(["_id": .string(try context.parameters.require("id"))]) else {
+                throw APIError.notFound("thing")
+            }
+            return thing
+        }
+        router.protected.get("/whoami") { _, context -> String in
+            let identity = try context.requireIdentity()
+            return "\(identity.role.rawValue):\(identity.userID):\(CurrentRequest.id ?? "none")"
+        }
+        router.protected.get("/crash") { _, _ -> String in
+            struct Secret: Error { let password = "hunter2" }
+            throw Secret()
+        }
+        router.protected.get("/peer") { _, _ -> String in
+            let response = try await runtime.client.send(.get, to: .inventory, path: "/seen")
+            return String(decoding: response.body, as: UTF8.self)
+        }
+        let app = runtime.makeApplication(router: router) {
+            try await things.createIndexes([MongoIndex(keys: ["name": 1], unique: true)])
+        }
+        return (runtime, app)
+    }
+
+    static func bearer(_ runtime: ServiceRuntime, role: Role = .customer) async throws -> HTTPFields {
+        let token = try await runtime.authority.accessToken(for: Identity(userID: "u1", email: "u1@example.com", role: role))
+        return [.authorization: "Bearer \(token)", .contentType: "application/json"]
+    }
+
+    struct Envelope: Decodable {
+        struct Detail: Decodable {
+            var code: String
+            var message: String
+        }
+        var error: Detail
+    }
+
+    /// The error envelope of `response`; records a failure (and returns an empty detail) when the body is not one.
+    static func envelope(_ response: TestResponse, sourceLocation: SourceLocation = #_sourceLocation) -> Envelope.Detail {
+        #expect(response.headers[.contentType]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
+        do {
+            return try JSONDecoder().decode(Envelope.self, from: Data(Array(buffer: response.body))).error
+        } catch {
+            Issue.record("not an error envelope: \(String(buffer: response.body))", sourceLocation: sourceLocation)
+            return Envelope.Detail(code: "", message: "")
+        }
+    }
+
+    @Test("unknown paths, wrong methods, malformed JSON and bad values all answer with the JSON error envelope")
+    func errorEnvelope() async throws {
+        let (runtime, app) = try await Self.makeApp()
+        let auth = try await Self.bearer(runtime)
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/nowhere", method: .get, headers: auth) { response in
+                #expect(response.status == .notFound)
+                #expect(Self.envelope(response).code == "not_found")
+            }
+            try await client.execute(uri: "/things", method: .delete, headers: auth) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST")
+                #expect(Self.envelope(response).code == "method_not_allowed")
+            }
+            try await client.execute(uri: "/health", method: .post) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "GET, HEAD")
+            }
+            try await client.execute(uri: "/things", method: .post, headers: auth, body: ByteBuffer(string: "{not json")) {
+                response in
+                #expect(response.status == .badRequest)
+                #expect(Self.envelope(response).code == "bad_request")
+            }
+            let wrongType = #"{"_id":"a","name":"bolt","quantity":"many"}"#
+            try await client.execute(uri: "/things", method: .post, headers: auth, body: ByteBuffer(string: wrongType)) {
+                response in
+                #expect(response.status == .badRequest)
+                #expect(Self.envelope(response).message.contains("quantity"))
+            }
+            let invalid = #"{"_id":"a","name":"bolt","quantity":0}"#
+            try await client.execute(uri: "/things", method: .post, headers: auth, body: ByteBuffer(string: invalid)) {
+                response in
+                #expect(response.status == .badRequest)
+                #expect(Self.envelope(response).code == "validation_failed")
+            }
+            try await client.execute(uri: "/things/none", method: .get, headers: auth) { response in
+                #expect(response.status == .notFound)
+                #expect(Self.envelope(response).message == "thing not found")
+            }
+            try await client.execute(uri: "/crash", method: .get, headers: auth) { response in
+                #expect(response.status == .internalServerError)
+                let error = Self.envelope(response)
+                #expect(error.code == "internal")
+                #expect(!error.message.contains("hunter2"))
+            }
+            // Rejected requests changed nothing.
+            #expect(try await runtime.store.collection("things", as: Thing.self).count() == 0)
+        }
+    }
+
+    @Test("store errors map to statuses: a unique index violation is 409 and writes nothing")
+    func storeErrorMapping() async throws {
+        let (runtime, app) = try await Self.makeApp()
+        let auth = try await Self.bearer(runtime)
+        try await app.test(.router) { client in
+            let first = #"{"_id":"a","name":"bolt","quantity":1}"#
+            let second = #"{"_id":"b","name":"bolt","quantity":2}"#
+            try await client.execute(uri: "/things", method: .post, headers: auth, body: ByteBuffer(string: first)) {
+                #expect($0.status == .created)
+            }
+            try await client.execute(uri: "/things", method: .post, headers: auth, body: ByteBuffer(string: second)) {
+                response in
+                #expect(response.status == .conflict)
+                #expect(Self.envelope(response).code == "conflict")
+            }
+            #expect(try await runtime.store.collection("things", as: Thing.self).find().map(\._id) == ["a"])
+        }
+    }
+
+    @Test("every non-public route needs a valid bearer token")
+    func authentication() async throws {
+        let (runtime, app) = try await Self.makeApp()
+        let expired = try await runtime.authority.accessToken(
+            for: Identity(userID: "u1", email: "u1@example.com", role: .customer),
+            now: Date().addingTimeInterval(-7200)
+        )
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/whoami", method: .get) { response in
+                #expect(response.status == .unauthorized)
+                #expect(response.headers[.wwwAuthenticate] == "Bearer")
+                #expect(Self.envelope(response).code == "unauthenticated")
+            }
+            try await client.execute(uri: "/whoami", method: .get, headers: [.authorization: "Bearer \(expired)"]) {
+                response in
+                #expect(response.status == .unauthorized)
+                #expect(Self.envelope(response).code == "invalid_token")
+            }
+            try await client.execute(uri: "/whoami", method: .get, headers: try await Self.bearer(runtime, role: .admin)) {
+                #expect($0.status == .ok)
+                #expect(String(buffer: $0.body).hasPrefix("admin:u1:"))
+            }
+            try await client.execute(uri: "/health", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains(#""status":"ok""#))
+            }
+        }
+    }
+
+    @Test("a request id is accepted or generated, echoed, logged and passed on to peers with a service token")
+    func requestIDPropagation() async throws {
+        // A peer service that reports what it received.
+        let peerAuthority = await TokenAuthority(configuration: try AuthConfiguration(secret: TestRuntimes.jwtSecret))
+        let peerRouter = Router()
+        peerRouter.get("/seen") { request, _ -> String in
+            let token = request.headers[.authorization]?.replacingOccurrences(of: "Bearer ", with: "") ?? ""
+            let role = (try? await peerAuthority.verify(token).role.rawValue) ?? "none"
+            return "\(request.headers[CurrentRequest.headerName] ?? "none")|\(role)"
+        }
+        try await Application(router: peerRouter).test(.live) { peer in
+            let peerPort = try #require(peer.port)
+            let (runtime, app) = try await Self.makeApp(overrides: ["inventory.url": "http://127.0.0.1:\(peerPort)"])
+            let auth = try await Self.bearer(runtime)
+            try await app.test(.router) { client in
+                var headers = auth
+                headers[CurrentRequest.headerName] = "req-123"
+                try await client.execute(uri: "/whoami", method: .get, headers: headers) { response in
+                    #expect(response.headers[CurrentRequest.headerName] == "req-123")
+                    #expect(String(buffer: response.body) == "customer:u1:req-123")
+                }
+                try await client.execute(uri: "/peer", method: .get, headers: headers) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body) == "req-123|service")
+                }
+                // No id, or an unsafe one: a fresh id is generated, used and echoed.
+                headers[CurrentRequest.headerName] = "bad id\nwith newline"
+                try await client.execute(uri: "/whoami", method: .get, headers: headers) { response in
+                    let id = try #require(response.headers[CurrentRequest.headerName])
+                    #expect(UUID(uuidString: id) != nil)
+                    #expect(String(buffer: response.body) == "customer:u1:\(id)")
+                }
+                // Even an error response carries it.
+                try await client.execute(uri: "/nowhere", method: .get, headers: [CurrentRequest.headerName: "req-404"]) {
+                    #expect($0.headers[CurrentRequest.headerName] == "req-404")
+                }
+            }
+        }
+    }
+
+    @Test("a peer that is down or slow fails the call with a 503, within the client timeout")
+    func peerUnavailable() async throws {
+        let port = try FreePort.find()
+        let (runtime, app) = try await Self.makeApp(overrides: [
+            "inventory.url": "http://127.0.0.1:\(port)", "http.client.timeout.ms": "1000",
+        ])
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/peer", method: .get, headers: try await Self.bearer(runtime)) { response in
+                #expect(response.status == .serviceUnavailable)
+                #expect(Self.envelope(response).code == "dependency_unavailable")
+            }
+        }
+    }
+
+    @Test("the request id travels in the event header and is bound again while the event is handled")
+    func requestIDThroughKafka() async throws {
+        let runtime = try await TestRuntimes.make(.user)
+        let topic = TestEnvironment.uniqueName("kit-events")
+        let producer = try runtime.makeProducer()
+        let seen = Mutex<[String]>([])
+        let consumer = try runtime.makeConsumer(groupID: TestEnvironment.uniqueName("kit-group"), topics: [topic]) { message, _ in
+            seen.withLock { $0.append("\(message.headers["x-request-id"] ?? "none")=\(CurrentRequest.id ?? "none")") }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await producer.run() }
+            group.addTask { try await consumer.run() }
+            try await CurrentRequest.$id.withValue("req-evt-1") {
+                try await EventPublisher(producer: producer).publish(topic: topic, key: "k1", event: ["hello": "world"])
+            }
+            let deadline = ContinuousClock.now + .seconds(60)
+            while seen.withLock({ $0.isEmpty }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            group.cancelAll()
+        }
+        await runtime.store.close()
+        #expect(seen.withLock { $0 } == ["req-evt-1=req-evt-1"])
+    }
+
+    @Test("/ready answers 200 while the store answers and 503 with the envelope once it is stopped")
+    func readinessFollowsTheStore() async throws {
+        let store = try await DevStoreProcess.start()
+        do {
+            let (_, app) = try await Self.makeApp(overrides: [
+                "mongo.uri": store.uri, "mongo.server.selection.timeout.ms": "1000", "ready.timeout.ms": "1500",
+            ])
+            try await app.test(.router) { client in
+                try await client.execute(uri: "/ready", method: .get) { response in
+                    #expect(response.status == .ok)
+                    #expect(String(buffer: response.body) == #"{"checks":{"mongo":"ok"},"status":"ready"}"#)
+                }
+                await store.stop()
+                try await client.execute(uri: "/ready", method: .get) { response in
+                    #expect(response.status == .serviceUnavailable)
+                    #expect(Self.envelope(response).code == "not_ready")
+                    #expect(String(buffer: response.body).contains(#""mongo":"unavailable""#))
+                }
+            }
+        } catch {
+            await store.stop()
+            throw error
+        }
+    }
+
+    @Test("/ready checks the broker once the service has a producer")
+    func readinessIncludesTheBroker() async throws {
+        let runtime = try await TestRuntimes.make(.payment)
+        _ = try runtime.makeProducer()
+        let results = await runtime.readiness()
+        #expect(results.count == 2)
+        #expect(results["kafka"] == .some(nil))
+        let unreachable = try await TestRuntimes.make(
+            .payment,
+            overrides: ["kafka.brokers": "127.0.0.1:\(try FreePort.find())", "ready.timeout.ms": "1000"]
+        )
+        _ = try unreachable.makeProducer()
+        #expect(await unreachable.readiness()["kafka"] != .some(nil))
+        await runtime.store.close()
+        await unreachable.store.close()
+    }
+
+    @Test("/metrics exposes the Prometheus registry")
+    func metrics() async throws {
+        let (runtime, app) = try await Self.makeApp()
+        runtime.metrics.makeCounter(name: "storefront_test_total").increment(by: Int64(3))
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("storefront_test_total 3"))
+            }
+        }
+    }
+
+    @Test("configuration: malformed values and a missing secret stop the service before it starts")
+    func configurationRefusals() async throws {
+        await #expect(throws: AuthConfigurationError.self) {
+            try await TestRuntimes.make(.user, overrides: ["jwt.secret": "short"])
+        }
+        await #expect(throws: ConfigurationError.self) {
+            try await TestRuntimes.make(.user, overrides: ["user.port": "99999"])
+        }
+        await #expect(throws: ConfigurationError.self) {
+            try await TestRuntimes.make(.user, overrides: ["log.level": "loud"])
+        }
+        await #expect(throws: MongoStoreError.self) {
+            try await TestRuntimes.make(.user, overrides: ["mongo.threads": "0"])
+        }
+        let values = try TestRuntimes.values(.user).filter { $0.key != "jwt.secret" }
+        await #expect(throws: AuthConfigurationError.self) {
+            try await ServiceRuntime(service: .user, reader: .storefront(overrides: values))
+        }
+        var development = values
+        development["app.env"] = "development"
+        let runtime = try await ServiceRuntime(service: .user, reader: .storefront(overrides: development))
+        #expect(runtime.authority.configuration.usesDevelopmentSecret)
+        #expect(runtime.configuration.peerURLs[.cart] == "http://127.0.0.1:9000")
+        await runtime.store.close()
+    }
+}

@@ -1,0 +1,34 @@
+import Foundation
+import Configuration
+package import ServiceKit
+
+/// Service runtimes for tests: a real store (a fresh database on the shared dev store), a fixed test secret, port 0.
+package enum TestRuntimes {
+    /// The secret every test runtime signs and verifies tokens with.
+    package static let jwtSecret = "storefront-test-secret-0123456789abcdef"
+
+    /// The configuration values a test runtime starts from; `overrides` win (keys as in env.example, dotted:
+    /// `mongo.uri`, `ready.timeout.ms`, `product.url`, …).
+    package static func values(_ service: StorefrontService, overrides: [String: String] = [:]) throws -> [String: String] {
+        let database = TestEnvironment.uniqueName("kit").replacingOccurrences(of: "-", with: "_")
+        var values = [
+            "app.env": "production",
+            "log.level": "warning",
+            "log.format": "text",
+            service.portKey: "0",
+            "mongo.uri": try TestEnvironment.mongoURI(),
+            "mongo.database": database,
+            "mongo.threads": "4",
+            "jwt.secret": self.jwtSecret,
+        ]
+        if let brokers = try? TestEnvironment.kafkaBrokers() { values["kafka.brokers"] = brokers }
+        return values.merging(overrides) { $1 }
+    }
+
+    /// A runtime for `service`, configured by ``values(_:overrides:)``.
+    package static func make(_ service: StorefrontService = .user, overrides: [String: String] = [:]) async throws
+        -> ServiceRuntime
+    {
+        try await ServiceRuntime(service: service, reader: .storefront(overrides: try self.values(service, overrides: overrides)))
+    }
+}
