@@ -51,7 +51,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Shared/MongoStore"
+            path: "Shared/MongoStore",
+            exclude: ["README.md"]
         ),
         .target(
             name: "KafkaBus",
@@ -62,7 +63,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Shared/KafkaBus"
+            path: "Shared/KafkaBus",
+            exclude: ["README.md"]
         ),
         .target(
             name: "ServiceAuth",
@@ -72,7 +74,8 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Shared/ServiceAuth"
+            path: "Shared/ServiceAuth",
+            exclude: ["README.md"]
         ),
         .target(
             name: "ServiceKit",
@@ -88,7 +91,8 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            path: "Shared/ServiceKit"
+            path: "Shared/ServiceKit",
+            exclude: ["README.md"]
         ),
 
         // Development tools.

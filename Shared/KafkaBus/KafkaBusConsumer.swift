@@ -1,5 +1,5 @@
 package import Logging
-package import ServiceLifecycle
+import ServiceLifecycle
 import Synchronization
 
 /// A consumer-group member that hands each message to a handler and commits its offset only after the handler

@@ -1,5 +1,5 @@
 package import Logging
-package import ServiceLifecycle
+import ServiceLifecycle
 import Synchronization
 
 /// An idempotent Kafka producer (`enable.idempotence=true`, `acks=all`) whose ``send(_:)`` returns only once the

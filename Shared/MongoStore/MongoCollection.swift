@@ -41,7 +41,11 @@ package struct MongoCollection<Document: Codable & Sendable>: Sendable {
 
     /// See ``MongoSyncCollection/updateOne(_:_:upsert:)``.
     @discardableResult
-    package func updateOne(_ filter: MongoDocument, _ update: MongoDocument, upsert: Bool = false) async throws
+    package func updateOne(
+        _ filter: MongoDocument,
+        _ update: MongoDocument,
+        upsert: Bool = false
+    ) async throws
         -> MongoUpdateResult
     {
         try await self.run { try $0.updateOne(filter, update, upsert: upsert) }
@@ -49,7 +53,11 @@ package struct MongoCollection<Document: Codable & Sendable>: Sendable {
 
     /// See ``MongoSyncCollection/updateMany(_:_:upsert:)``.
     @discardableResult
-    package func updateMany(_ filter: MongoDocument, _ update: MongoDocument, upsert: Bool = false) async throws
+    package func updateMany(
+        _ filter: MongoDocument,
+        _ update: MongoDocument,
+        upsert: Bool = false
+    ) async throws
         -> MongoUpdateResult
     {
         try await self.run { try $0.updateMany(filter, update, upsert: upsert) }
@@ -57,7 +65,11 @@ package struct MongoCollection<Document: Codable & Sendable>: Sendable {
 
     /// See ``MongoSyncCollection/replaceOne(_:with:upsert:)``.
     @discardableResult
-    package func replaceOne(_ filter: MongoDocument, with replacement: Document, upsert: Bool = false) async throws
+    package func replaceOne(
+        _ filter: MongoDocument,
+        with replacement: Document,
+        upsert: Bool = false
+    ) async throws
         -> MongoUpdateResult
     {
         try await self.run { try $0.replaceOne(filter, with: replacement, upsert: upsert) }
@@ -90,7 +102,9 @@ package struct MongoCollection<Document: Codable & Sendable>: Sendable {
         try await self.run { try $0.createIndexes(indexes) }
     }
 
-    private func run<T: Sendable>(_ body: @escaping @Sendable (MongoSyncCollection<Document>) throws -> T)
+    private func run<T: Sendable>(
+        _ body: @escaping @Sendable (MongoSyncCollection<Document>) throws -> T
+    )
         async throws -> T
     {
         try await self.store.withConnection { [name] connection in

@@ -10,13 +10,15 @@ package struct MongoIndex: Sendable {
     package init(keys: MongoDocument, unique: Bool = false, name: String? = nil) {
         self.keys = keys
         self.unique = unique
-        self.name = name ?? keys.fields.map { field in
-            switch field.value {
-            case .int(let direction): "\(field.key)_\(direction)"
-            case .string(let kind): "\(field.key)_\(kind)"
-            default: field.key
-            }
-        }.joined(separator: "_")
+        self.name =
+            name
+            ?? keys.fields.map { field in
+                switch field.value {
+                case .int(let direction): "\(field.key)_\(direction)"
+                case .string(let kind): "\(field.key)_\(kind)"
+                default: field.key
+                }
+            }.joined(separator: "_")
     }
 
     var specification: MongoValue {

@@ -35,6 +35,14 @@ package final class MongoStore: Service, Sendable {
         self.logger = logger
     }
 
+    deinit {
+        // A store dropped without close() (a failed startup, a test): stop the threads once their jobs are done and
+        // only then destroy the pool, off this thread. close() remains the way to wait for it.
+        if !self.isClosed.withLock({ $0 }) {
+            self.threadPool.shutdownGracefully { [clients] _ in clients.destroy() }
+        }
+    }
+
     /// A collection of this store's database, decoded as `Document`.
     package func collection<Document: Codable & Sendable>(
         _ name: String,
@@ -61,7 +69,9 @@ package final class MongoStore: Service, Sendable {
     /// across an `await`. Do the reads and decisions the transaction needs inside it, and nothing else (no HTTP calls).
     /// On a transient server error (write conflict) the body runs again, up to 3 times in all.
     /// Create the collections and indexes it uses at startup (dev-store.md gap 7).
-    package func withTransaction<T: Sendable>(_ body: @escaping @Sendable (MongoTransaction) throws -> T) async throws
+    package func withTransaction<T: Sendable>(
+        _ body: @escaping @Sendable (MongoTransaction) throws -> T
+    ) async throws
         -> T
     {
         try await self.withConnection { connection in

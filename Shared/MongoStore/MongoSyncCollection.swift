@@ -29,14 +29,8 @@ package struct MongoSyncCollection<Document: Codable> {
         let jsons = try documents.map { try BSONBridge.extendedJSON(encoding: $0) }
         try self.write { collection, options, reply, error in
             var parsed: [OpaquePointer?] = []
-            defer { parsed.forEach { bson_destroy($0) } }
-            for json in jsons {
-                var parseError = bson_error_t()
-                let bytes = Array(json.utf8)
-                guard let document = bytes.withUnsafeBufferPointer({ bson_new_from_json($0.baseAddress, $0.count, &parseError) })
-                else { throw MongoStoreError(.invalidDocument, parseError.messageText) }
-                parsed.append(document)
-            }
+            defer { for document in parsed { bson_destroy(document) } }
+            for json in jsons { parsed.append(try BSONBridge.makeDocument(json)) }
             return parsed.withUnsafeMutableBufferPointer { pointers in
                 mongoc_collection_insert_many(collection, pointers.baseAddress, pointers.count, options, reply, &error)
             }
@@ -98,7 +92,11 @@ package struct MongoSyncCollection<Document: Codable> {
 
     /// Applies `update` (operators such as `$set`, `$inc`) to the first document matching `filter`; with `upsert`,
     /// inserts one built from the filter's equalities and `$setOnInsert` when none matches.
-    package func updateOne(_ filter: MongoDocument, _ update: MongoDocument, upsert: Bool = false) throws
+    package func updateOne(
+        _ filter: MongoDocument,
+        _ update: MongoDocument,
+        upsert: Bool = false
+    ) throws
         -> MongoUpdateResult
     {
         try self.update(filter, upsert: upsert) { collection, filter, options, reply, error in
@@ -109,7 +107,11 @@ package struct MongoSyncCollection<Document: Codable> {
     }
 
     /// Applies `update` to every document matching `filter`.
-    package func updateMany(_ filter: MongoDocument, _ update: MongoDocument, upsert: Bool = false) throws
+    package func updateMany(
+        _ filter: MongoDocument,
+        _ update: MongoDocument,
+        upsert: Bool = false
+    ) throws
         -> MongoUpdateResult
     {
         try self.update(filter, upsert: upsert) { collection, filter, options, reply, error in
@@ -121,7 +123,11 @@ package struct MongoSyncCollection<Document: Codable> {
 
     /// Replaces the first document matching `filter` with `replacement` (keeping its `_id`).
     /// With a version field in the filter, this is the portable way to change an array (dev-store.md gaps 4, 5, 8).
-    package func replaceOne(_ filter: MongoDocument, with replacement: Document, upsert: Bool = false) throws
+    package func replaceOne(
+        _ filter: MongoDocument,
+        with replacement: Document,
+        upsert: Bool = false
+    ) throws
         -> MongoUpdateResult
     {
         let json = try BSONBridge.extendedJSON(encoding: replacement)
@@ -159,7 +165,14 @@ package struct MongoSyncCollection<Document: Codable> {
                             }
                             return try BSONBridge.withReply { reply in
                                 var error = bson_error_t()
-                                guard mongoc_collection_find_and_modify_with_opts(collection, filter, options, reply, &error)
+                                guard
+                                    mongoc_collection_find_and_modify_with_opts(
+                                        collection,
+                                        filter,
+                                        options,
+                                        reply,
+                                        &error
+                                    )
                                 else { throw MongoStoreError.mongoc(error, reply: reply) }
                                 return try BSONBridge.decode(FindAndModifyReply.self, from: reply).value
                             }

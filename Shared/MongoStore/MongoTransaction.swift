@@ -7,7 +7,10 @@ package struct MongoTransaction {
     let connection: MongocConnection
 
     /// A collection whose operations belong to this transaction.
-    package func collection<Document: Codable>(_ name: String, as type: Document.Type = Document.self)
+    package func collection<Document: Codable>(
+        _ name: String,
+        as type: Document.Type = Document.self
+    )
         -> MongoSyncCollection<Document>
     {
         MongoSyncCollection(connection: self.connection, name: name)

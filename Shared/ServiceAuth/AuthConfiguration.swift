@@ -17,7 +17,11 @@ package struct AuthConfiguration: Sendable {
     /// Whether ``secret`` is the published development secret.
     package var usesDevelopmentSecret: Bool { self.secret == Self.developmentSecret }
 
-    package init(secret: String, accessTokenLifetime: Duration = .seconds(900), refreshTokenLifetime: Duration = .seconds(604_800))
+    package init(
+        secret: String,
+        accessTokenLifetime: Duration = .seconds(900),
+        refreshTokenLifetime: Duration = .seconds(604_800)
+    )
         throws
     {
         // jwt-kit traps on shorter HMAC keys in debug builds and silently accepts them in release builds.

@@ -91,19 +91,30 @@ package struct AuthError: Error, HTTPResponseError, Equatable, Sendable {
     }
 
     package func response(from request: Request, context: some RequestContext) throws -> Response {
-        try HTTPError(self.status, headers: self.headers, message: self.message).response(from: request, context: context)
+        try HTTPError(self.status, headers: self.headers, message: self.message).response(
+            from: request,
+            context: context
+        )
     }
 
     package static let unauthenticated = AuthError(
-        status: .unauthorized, code: "unauthenticated", message: "this route needs a bearer token"
+        status: .unauthorized,
+        code: "unauthenticated",
+        message: "this route needs a bearer token"
     )
     package static let malformedHeader = AuthError(
-        status: .unauthorized, code: "unauthenticated", message: "the Authorization header must be 'Bearer <token>'"
+        status: .unauthorized,
+        code: "unauthenticated",
+        message: "the Authorization header must be 'Bearer <token>'"
     )
     package static let invalidToken = AuthError(
-        status: .unauthorized, code: "invalid_token", message: "the token is invalid or expired"
+        status: .unauthorized,
+        code: "invalid_token",
+        message: "the token is invalid or expired"
     )
     package static let forbidden = AuthError(
-        status: .forbidden, code: "forbidden", message: "you may not act on this resource"
+        status: .forbidden,
+        code: "forbidden",
+        message: "you may not act on this resource"
     )
 }

@@ -13,7 +13,11 @@ package struct TokenAuthority: Sendable {
     }
 
     /// A signed access token for `identity`, valid for the configured access lifetime (or `lifetime`).
-    package func accessToken(for identity: Identity, lifetime: Duration? = nil, now: Date = Date()) async throws -> String {
+    package func accessToken(
+        for identity: Identity,
+        lifetime: Duration? = nil,
+        now: Date = Date()
+    ) async throws -> String {
         try await self.keys.sign(
             AccessClaims(
                 identity: identity,
@@ -40,14 +44,19 @@ package struct TokenAuthority: Sendable {
     /// - Parameter service: the calling service's name, recorded as the token's user id (`service:<name>`).
     package func serviceToken(for service: String, lifetime: Duration = .seconds(300)) async throws -> String {
         try await self.accessToken(
-            for: Identity(userID: "service:\(service)", email: "\(service)@services.storefront.internal", role: .service),
+            for: Identity(
+                userID: "service:\(service)",
+                email: "\(service)@services.storefront.internal",
+                role: .service
+            ),
             lifetime: lifetime
         )
     }
 
     /// Verifies signature, expiry and token type, and returns the claims.
     /// - Throws: ``TokenRejection`` for any token that must not be accepted (the reason is for logs only).
-    package func verify(_ token: String, expecting type: AccessClaims.TokenType = .access) async throws -> AccessClaims {
+    package func verify(_ token: String, expecting type: AccessClaims.TokenType = .access) async throws -> AccessClaims
+    {
         let claims: AccessClaims
         do {
             claims = try await self.keys.verify(token, as: AccessClaims.self)

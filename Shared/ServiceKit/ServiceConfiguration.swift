@@ -90,7 +90,9 @@ package struct ConfigurationError: Error, CustomStringConvertible {
     package let key: String
     package let value: String
     package let expected: String
-    package var description: String { "configuration key '\(self.key)' has the value '\(self.value)'; expected \(self.expected)" }
+    package var description: String {
+        "configuration key '\(self.key)' has the value '\(self.value)'; expected \(self.expected)"
+    }
 }
 
 extension ConfigReader {
@@ -101,11 +103,19 @@ extension ConfigReader {
         if !overrides.isEmpty {
             providers.append(
                 InMemoryProvider(
-                    values: Dictionary(uniqueKeysWithValues: overrides.map { (AbsoluteConfigKey(stringLiteral: $0.key), ConfigValue(.string($0.value), isSecret: false)) })
+                    values: Dictionary(
+                        uniqueKeysWithValues: overrides.map {
+                            (AbsoluteConfigKey(stringLiteral: $0.key), ConfigValue(.string($0.value), isSecret: false))
+                        }
+                    )
                 )
             )
         }
-        providers.append(EnvironmentVariablesProvider(secretsSpecifier: .specific(["JWT_SECRET", "MONGO_URI", "SMTP_PASSWORD", "ADMIN_PASSWORD"])))
+        providers.append(
+            EnvironmentVariablesProvider(
+                secretsSpecifier: .specific(["JWT_SECRET", "MONGO_URI", "SMTP_PASSWORD", "ADMIN_PASSWORD"])
+            )
+        )
         return ConfigReader(providers: providers)
     }
 }

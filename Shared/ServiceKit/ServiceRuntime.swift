@@ -208,7 +208,10 @@ package struct DeadlineExceeded: Error, CustomStringConvertible {
 
 /// Runs `operation`, throwing ``DeadlineExceeded`` if it has not finished after `limit`. The operation is cancelled
 /// then; work it started elsewhere (a blocking call on a thread pool) may still run to its own end.
-package func withDeadline<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+package func withDeadline<T: Sendable>(
+    _ limit: Duration,
+    _ operation: @escaping @Sendable () async throws -> T
+) async throws -> T {
     try await withThrowingTaskGroup(of: T.self) { group in
         group.addTask { try await operation() }
         group.addTask {

@@ -19,20 +19,25 @@ struct KafkaBusTests {
         return logger
     }()
 
-    /// A configuration for `brokers` tuned for tests: short session timeout, fast reconnects.
+    /// A configuration for `brokers` tuned for tests: fast reconnects, and a short session timeout because the mock
+    /// cluster makes a joining member wait up to `session.timeout.ms - 1000` after another member left.
+    /// `STOREFRONT_TEST_KAFKA_DEBUG=cgrp,topic` (librdkafka `debug` contexts) with `LOG_LEVEL=debug` traces a test.
     static func configuration(
         brokers: String,
         messageTimeout: Duration = .seconds(30)
     ) -> KafkaBusConfiguration {
         var configuration = KafkaBusConfiguration(brokers: brokers, clientID: "kafka-bus-tests")
         configuration.messageTimeout = messageTimeout
-        configuration.sessionTimeout = .milliseconds(6000)
+        configuration.sessionTimeout = .milliseconds(3000)
         configuration.retryBackoffMax = .milliseconds(400)
         configuration.additional = [
             "reconnect.backoff.ms": "50",
             "reconnect.backoff.max.ms": "500",
             "topic.metadata.refresh.interval.ms": "1000",
         ]
+        if let contexts = ProcessInfo.processInfo.environment["STOREFRONT_TEST_KAFKA_DEBUG"] {
+            configuration.additional["debug"] = contexts
+        }
         return configuration
     }
 

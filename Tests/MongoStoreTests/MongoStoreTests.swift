@@ -1,10 +1,11 @@
 import Foundation
-@testable import MongoStore
 import NIOCore
 import NIOPosix
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import MongoStore
 
 /// The Mongo wrapper against the real dev store (nx-27017) that scripts/test starts.
 @Suite(.timeLimit(.minutes(2)))
@@ -298,7 +299,9 @@ struct MongoStoreTests {
             }
             group.addTask {
                 _ = try await store.withConnection { _ in
-                    if MultiThreadedEventLoopGroup.currentEventLoop != nil { observed.ranOnEventLoop.store(true, ordering: .relaxed) }
+                    if MultiThreadedEventLoopGroup.currentEventLoop != nil {
+                        observed.ranOnEventLoop.store(true, ordering: .relaxed)
+                    }
                 }
             }
             try await Task.sleep(for: .milliseconds(200))

@@ -8,7 +8,10 @@ import Testing
 @Suite struct ServiceAuthTests {
     static let secret = "an-auth-test-secret-that-is-32-bytes-long"
 
-    static func authority(secret: String = Self.secret, accessLifetime: Duration = .seconds(900)) async throws
+    static func authority(
+        secret: String = Self.secret,
+        accessLifetime: Duration = .seconds(900)
+    ) async throws
         -> TokenAuthority
     {
         await TokenAuthority(configuration: try AuthConfiguration(secret: secret, accessTokenLifetime: accessLifetime))
@@ -70,15 +73,26 @@ import Testing
     func secretRules() throws {
         func reader(_ values: [String: String]) -> ConfigReader {
             ConfigReader(providers: [
-                InMemoryProvider(values: Dictionary(uniqueKeysWithValues: values.map { (AbsoluteConfigKey(stringLiteral: $0.key), ConfigValue(.string($0.value), isSecret: false)) }))
+                InMemoryProvider(
+                    values: Dictionary(
+                        uniqueKeysWithValues: values.map {
+                            (AbsoluteConfigKey(stringLiteral: $0.key), ConfigValue(.string($0.value), isSecret: false))
+                        }
+                    )
+                )
             ])
         }
-        #expect(throws: AuthConfigurationError.self) { try AuthConfiguration(reader: reader([:]), isDevelopment: false) }
+        #expect(throws: AuthConfigurationError.self) {
+            try AuthConfiguration(reader: reader([:]), isDevelopment: false)
+        }
         #expect(throws: AuthConfigurationError.self) {
             try AuthConfiguration(reader: reader(["jwt.secret": "too-short"]), isDevelopment: true)
         }
         #expect(throws: AuthConfigurationError.self) {
-            try AuthConfiguration(reader: reader(["jwt.secret": Self.secret, "jwt.access.ttl.seconds": "-5"]), isDevelopment: false)
+            try AuthConfiguration(
+                reader: reader(["jwt.secret": Self.secret, "jwt.access.ttl.seconds": "-5"]),
+                isDevelopment: false
+            )
         }
         let development = try AuthConfiguration(reader: reader([:]), isDevelopment: true)
         #expect(development.usesDevelopmentSecret)
@@ -127,7 +141,9 @@ import Testing
             #expect(try await status("/users/someone-else", "not-a-jwt") == .unauthorized)
             #expect(try await status("/admin", own) == .forbidden)
             #expect(try await status("/admin", admin) == .ok)
-            let basic = try await client.execute(uri: "/admin", method: .get, headers: [.authorization: "Basic abc"]) { $0.status }
+            let basic = try await client.execute(uri: "/admin", method: .get, headers: [.authorization: "Basic abc"]) {
+                $0.status
+            }
             #expect(basic == .unauthorized)
         }
     }

@@ -6,10 +6,11 @@ import MongoStore
 import NIOCore
 import Prometheus
 import ServiceAuth
-@testable import ServiceKit
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import ServiceKit
 
 /// The service kit through a small application built exactly as services build theirs, against the real store.
 @Suite(.timeLimit(.minutes(2)))
@@ -56,7 +57,9 @@ struct ServiceKitTests {
     }
 
     static func bearer(_ runtime: ServiceRuntime, role: Role = .customer) async throws -> HTTPFields {
-        let token = try await runtime.authority.accessToken(for: Identity(userID: "u1", email: "u1@example.com", role: role))
+        let token = try await runtime.authority.accessToken(
+            for: Identity(userID: "u1", email: "u1@example.com", role: role)
+        )
         return [.authorization: "Bearer \(token)", .contentType: "application/json"]
     }
 
@@ -69,7 +72,8 @@ struct ServiceKitTests {
     }
 
     /// The error envelope of `response`; records a failure (and returns an empty detail) when the body is not one.
-    static func envelope(_ response: TestResponse, sourceLocation: SourceLocation = #_sourceLocation) -> Envelope.Detail {
+    static func envelope(_ response: TestResponse, sourceLocation: SourceLocation = #_sourceLocation) -> Envelope.Detail
+    {
         #expect(response.headers[.contentType]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
         do {
             return try JSONDecoder().decode(Envelope.self, from: Data(Array(buffer: response.body))).error
@@ -97,13 +101,19 @@ struct ServiceKitTests {
                 #expect(response.status == .methodNotAllowed)
                 #expect(response.headers[.allow] == "GET, HEAD")
             }
-            try await client.execute(uri: "/things", method: .post, headers: auth, body: ByteBuffer(string: "{not json")) {
+            try await client.execute(
+                uri: "/things",
+                method: .post,
+                headers: auth,
+                body: ByteBuffer(string: "{not json")
+            ) {
                 response in
                 #expect(response.status == .badRequest)
                 #expect(Self.envelope(response).code == "bad_request")
             }
             let wrongType = #"{"_id":"a","name":"bolt","quantity":"many"}"#
-            try await client.execute(uri: "/things", method: .post, headers: auth, body: ByteBuffer(string: wrongType)) {
+            try await client.execute(uri: "/things", method: .post, headers: auth, body: ByteBuffer(string: wrongType))
+            {
                 response in
                 #expect(response.status == .badRequest)
                 #expect(Self.envelope(response).message.contains("quantity"))
@@ -166,7 +176,11 @@ struct ServiceKitTests {
                 #expect(response.status == .unauthorized)
                 #expect(Self.envelope(response).code == "invalid_token")
             }
-            try await client.execute(uri: "/whoami", method: .get, headers: try await Self.bearer(runtime, role: .admin)) {
+            try await client.execute(
+                uri: "/whoami",
+                method: .get,
+                headers: try await Self.bearer(runtime, role: .admin)
+            ) {
                 #expect($0.status == .ok)
                 #expect(String(buffer: $0.body).hasPrefix("admin:u1:"))
             }
@@ -210,7 +224,8 @@ struct ServiceKitTests {
                     #expect(String(buffer: response.body) == "customer:u1:\(id)")
                 }
                 // Even an error response carries it.
-                try await client.execute(uri: "/nowhere", method: .get, headers: [CurrentRequest.headerName: "req-404"]) {
+                try await client.execute(uri: "/nowhere", method: .get, headers: [CurrentRequest.headerName: "req-404"])
+                {
                     #expect($0.headers[CurrentRequest.headerName] == "req-404")
                 }
             }
@@ -237,7 +252,9 @@ struct ServiceKitTests {
         let topic = TestEnvironment.uniqueName("kit-events")
         let producer = try runtime.makeProducer()
         let seen = Mutex<[String]>([])
-        let consumer = try runtime.makeConsumer(groupID: TestEnvironment.uniqueName("kit-group"), topics: [topic]) { message, _ in
+        let consumer = try runtime.makeConsumer(groupID: TestEnvironment.uniqueName("kit-group"), topics: [topic]) {
+            message,
+            _ in
             seen.withLock { $0.append("\(message.headers["x-request-id"] ?? "none")=\(CurrentRequest.id ?? "none")") }
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -247,7 +264,9 @@ struct ServiceKitTests {
                 try await EventPublisher(producer: producer).publish(topic: topic, key: "k1", event: ["hello": "world"])
             }
             let deadline = ContinuousClock.now + .seconds(60)
-            while seen.withLock({ $0.isEmpty }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            while seen.withLock({ $0.isEmpty }), ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(50))
+            }
             group.cancelAll()
         }
         await runtime.store.close()

@@ -18,7 +18,9 @@ package final class DevStoreProcess: Sendable {
     /// Starts a store and waits until it accepts connections.
     package static func start() async throws -> DevStoreProcess {
         let port = try FreePort.find()
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(TestEnvironment.uniqueName("devstore"))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            TestEnvironment.uniqueName("devstore")
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let process = try ChildProcess(
             name: "dev-store",

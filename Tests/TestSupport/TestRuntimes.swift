@@ -1,5 +1,5 @@
-import Foundation
 import Configuration
+import Foundation
 package import ServiceKit
 
 /// Service runtimes for tests: a real store (a fresh database on the shared dev store), a fixed test secret, port 0.
@@ -9,7 +9,10 @@ package enum TestRuntimes {
 
     /// The configuration values a test runtime starts from; `overrides` win (keys as in env.example, dotted:
     /// `mongo.uri`, `ready.timeout.ms`, `product.url`, …).
-    package static func values(_ service: StorefrontService, overrides: [String: String] = [:]) throws -> [String: String] {
+    package static func values(
+        _ service: StorefrontService,
+        overrides: [String: String] = [:]
+    ) throws -> [String: String] {
         let database = TestEnvironment.uniqueName("kit").replacingOccurrences(of: "-", with: "_")
         var values = [
             "app.env": "production",
@@ -26,9 +29,15 @@ package enum TestRuntimes {
     }
 
     /// A runtime for `service`, configured by ``values(_:overrides:)``.
-    package static func make(_ service: StorefrontService = .user, overrides: [String: String] = [:]) async throws
+    package static func make(
+        _ service: StorefrontService = .user,
+        overrides: [String: String] = [:]
+    ) async throws
         -> ServiceRuntime
     {
-        try await ServiceRuntime(service: service, reader: .storefront(overrides: try self.values(service, overrides: overrides)))
+        try await ServiceRuntime(
+            service: service,
+            reader: .storefront(overrides: try self.values(service, overrides: overrides))
+        )
     }
 }

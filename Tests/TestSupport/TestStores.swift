@@ -29,7 +29,10 @@ package enum TestStores {
         threads: Int = 4,
         _ body: (MongoStore) async throws -> T
     ) async throws -> T {
-        let store = try MongoStore(configuration: try self.configuration(threads: threads), logger: self.logger("test.mongo"))
+        let store = try MongoStore(
+            configuration: try self.configuration(threads: threads),
+            logger: self.logger("test.mongo")
+        )
         do {
             let result = try await body(store)
             try? await store.dropDatabase()

@@ -7,9 +7,9 @@ import Foundation
 /// (`bson_new_from_json`) or in a 128-byte aligned buffer (replies), never on the Swift stack.
 /// Pointers handed to a closure are valid only inside it and must not escape.
 enum BSONBridge {
-    /// Parses Extended JSON into a temporary document for the duration of `body`.
+    /// Parses Extended JSON into a new heap document. The caller owns it and must `bson_destroy` it.
     /// - Throws: ``MongoStoreError/Code/invalidDocument`` when libbson rejects the JSON.
-    static func withDocument<T>(_ json: String, _ body: (OpaquePointer) throws -> T) throws -> T {
+    static func makeDocument(_ json: String) throws -> OpaquePointer {
         var error = bson_error_t()
         let bytes = Array(json.utf8)
         let parsed = bytes.withUnsafeBufferPointer { buffer in
@@ -18,6 +18,13 @@ enum BSONBridge {
         guard let document = parsed else {
             throw MongoStoreError(.invalidDocument, "libbson rejected the document: \(error.messageText)")
         }
+        return document
+    }
+
+    /// Parses Extended JSON into a temporary document for the duration of `body`.
+    /// - Throws: ``MongoStoreError/Code/invalidDocument`` when libbson rejects the JSON.
+    static func withDocument<T>(_ json: String, _ body: (OpaquePointer) throws -> T) throws -> T {
+        let document = try self.makeDocument(json)
         defer { bson_destroy(document) }
         return try body(document)
     }

@@ -30,7 +30,8 @@ extension MongoStoreError {
         case MONGOC_ERROR_SERVER_SELECTION.rawValue:
             return make(.unavailable, nil)
         case MONGOC_ERROR_STREAM.rawValue:
-            let timedOut = message.localizedCaseInsensitiveContains("timeout")
+            let timedOut =
+                message.localizedCaseInsensitiveContains("timeout")
                 || message.localizedCaseInsensitiveContains("timed out")
             return make(timedOut ? .timeout : .connectionLost, nil)
         case MONGOC_ERROR_BSON.rawValue:

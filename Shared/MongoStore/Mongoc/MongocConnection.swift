@@ -29,7 +29,9 @@ final class MongocConnection {
         try BSONBridge.withDocument(options) { document in
             if let session = self.session {
                 var error = bson_error_t()
-                guard mongoc_client_session_append(session, document, &error) else { throw MongoStoreError.mongoc(error) }
+                guard mongoc_client_session_append(session, document, &error) else {
+                    throw MongoStoreError.mongoc(error)
+                }
             }
             return try body(document)
         }
@@ -107,7 +109,9 @@ final class MongocConnection {
                     ? nil : MongoStoreError.mongoc(error, reply: reply)
             }
             guard let failure else { return }
-            guard failure.labels.contains("UnknownTransactionCommitResult"), attempt < maxAttempts else { throw failure }
+            guard failure.labels.contains("UnknownTransactionCommitResult"), attempt < maxAttempts else {
+                throw failure
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
-package import KafkaBus
 import Foundation
+package import KafkaBus
 
 /// Publishes a service's events as JSON, keyed by entity id (so one entity's events stay in order), with the current
 /// request id in the `x-request-id` header. `publish` returns once the broker acknowledged the event.
@@ -16,6 +16,8 @@ package struct EventPublisher: Sendable {
         let value = try StorefrontJSON.encoder().encode(event)
         var headers = ["content-type": "application/json"]
         if let id = CurrentRequest.id { headers[CurrentRequest.eventHeader] = id }
-        return try await self.producer.send(KafkaBusMessage(topic: topic, key: key, value: Array(value), headers: headers))
+        return try await self.producer.send(
+            KafkaBusMessage(topic: topic, key: key, value: Array(value), headers: headers)
+        )
     }
 }

@@ -1,5 +1,5 @@
-package import Hummingbird
 import Foundation
+package import Hummingbird
 
 /// A failure the client is told about, as `{"error": {"code": "...", "message": "..."}}` with a 4xx or 5xx status.
 ///
@@ -53,7 +53,9 @@ package struct APIError: Error, HTTPResponseError, CustomStringConvertible, Equa
 
     /// 500: our fault. The message never says more than this.
     package static let `internal` = APIError(
-        .internalServerError, code: "internal", message: "an internal error occurred; it has been logged"
+        .internalServerError,
+        code: "internal",
+        message: "an internal error occurred; it has been logged"
     )
 
     /// The error as a JSON response.
@@ -70,7 +72,8 @@ package struct APIError: Error, HTTPResponseError, CustomStringConvertible, Equa
             }
             var error: Detail
         }
-        let json = (try? JSONEncoder().encode(Body(error: .init(code: self.code, message: self.message))))
+        let json =
+            (try? JSONEncoder().encode(Body(error: .init(code: self.code, message: self.message))))
             ?? Data(#"{"error":{"code":"internal","message":"an internal error occurred"}}"#.utf8)
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"

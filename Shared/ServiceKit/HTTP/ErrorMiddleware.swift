@@ -1,7 +1,7 @@
-package import Hummingbird
 import Foundation
-import Logging
+package import Hummingbird
 import KafkaBus
+import Logging
 import MongoStore
 import ServiceAuth
 
@@ -61,7 +61,8 @@ package struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return .conflict("a record with the same unique value already exists")
         case let error as MongoStoreError where error.isRetriable || error.code == .shutdown:
             return .unavailable("the database is unavailable; try again later")
-        case let error as KafkaBusError where error.isRetriable || error.code == .unavailable || error.code == .shutdown:
+        case let error as KafkaBusError
+        where error.isRetriable || error.code == .unavailable || error.code == .shutdown:
             return .unavailable("the message broker is unavailable; try again later")
         case let error as ServiceClientError where error.code != .invalidResponse:
             return .unavailable("\(error.peer) is unavailable; try again later", code: "dependency_unavailable")

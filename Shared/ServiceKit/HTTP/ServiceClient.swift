@@ -39,7 +39,12 @@ package struct ServiceClient: Sendable {
     private let tokens: ServiceTokenCache
     private let maxResponseBytes = 4 * 1024 * 1024
 
-    package init(httpClient: HTTPClient = .shared, peerURLs: [StorefrontService: String], timeout: Duration, tokens: ServiceTokenCache) {
+    package init(
+        httpClient: HTTPClient = .shared,
+        peerURLs: [StorefrontService: String],
+        timeout: Duration,
+        tokens: ServiceTokenCache
+    ) {
         self.httpClient = httpClient
         self.peerURLs = peerURLs
         self.timeout = timeout
@@ -71,14 +76,22 @@ package struct ServiceClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(try StorefrontJSON.encoder().encode(body))
         }
-        let deadline = NIODeadline.now() + .nanoseconds(Int64(self.timeout.components.seconds) * 1_000_000_000
-            + self.timeout.components.attoseconds / 1_000_000_000)
+        let deadline =
+            NIODeadline.now()
+            + .nanoseconds(
+                Int64(self.timeout.components.seconds) * 1_000_000_000
+                    + self.timeout.components.attoseconds / 1_000_000_000
+            )
         do {
             let response = try await self.httpClient.execute(request, deadline: deadline)
             let bytes = try await response.body.collect(upTo: self.maxResponseBytes)
             return Response(status: .init(code: Int(response.status.code)), body: Array(buffer: bytes))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
-            throw ServiceClientError(.unavailable, peer: peer, detail: "\(method) \(path) timed out after \(self.timeout)")
+            throw ServiceClientError(
+                .unavailable,
+                peer: peer,
+                detail: "\(method) \(path) timed out after \(self.timeout)"
+            )
         } catch let error as ServiceClientError {
             throw error
         } catch {

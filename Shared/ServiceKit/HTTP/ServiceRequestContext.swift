@@ -1,5 +1,5 @@
-package import Hummingbird
 package import Foundation
+package import Hummingbird
 package import ServiceAuth
 
 /// The request context of every service: Hummingbird's core storage plus the caller's identity, with the platform's

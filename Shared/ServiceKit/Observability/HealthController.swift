@@ -1,8 +1,8 @@
 import Foundation
-import Prometheus
-import Logging
 package import Hummingbird
+import Logging
 import NIOCore
+import Prometheus
 
 /// `GET /health` (the process is up), `GET /ready` (the store and broker answer) and `GET /metrics` (Prometheus).
 /// Public: orchestrators and scrapers call them without tokens.
