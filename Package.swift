@@ -100,6 +100,7 @@ let package = Package(
             name: "DevBroker",
             dependencies: [
                 "KafkaBus",
+                "ServiceKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -139,9 +140,14 @@ let package = Package(
         .testTarget(
             name: "ServiceKitTests",
             dependencies: [
+                "KafkaBus",
+                "MongoStore",
+                "ServiceAuth",
                 "ServiceKit",
                 "TestSupport",
+                .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Tests/ServiceKitTests"

@@ -1,6 +1,7 @@
 import Hummingbird
 import KafkaBus
 import Logging
+import ServiceKit
 
 /// The dev broker's HTTP control API (JSON in and out; errors as `{"error":{"code","message"}}`):
 ///
@@ -51,7 +52,7 @@ struct ControlAPI: Sendable {
 
     /// Registers the routes on `router`.
     func addRoutes(to router: Router<BasicRequestContext>) {
-        router.add(middleware: ControlAPIErrorMiddleware())
+        router.add(middleware: ErrorMiddleware())
         router.get("/", use: self.status)
         router.post("/brokers/:id/down", use: self.setDown)
         router.post("/brokers/:id/up", use: self.setUp)
@@ -74,7 +75,7 @@ struct ControlAPI: Sendable {
         var upAfter: Int?
         if let text = request.uri.queryParameters.get("seconds") {
             guard let seconds = Int(text), seconds >= 0, seconds <= 3600 else {
-                throw ControlAPIError(.badRequest, code: "invalid_seconds", "seconds must be an integer in 0...3600")
+                throw APIError(.badRequest, code: "invalid_seconds", message: "seconds must be an integer in 0...3600")
             }
             upAfter = seconds
         }
@@ -100,13 +101,13 @@ struct ControlAPI: Sendable {
         let normalized = body.api.lowercased().filter { $0 != "_" && $0 != "-" }
         guard let apiKey = Self.apiKeys[normalized] else {
             let known = Self.apiKeys.keys.sorted().joined(separator: ", ")
-            throw ControlAPIError(.badRequest, code: "unknown_api", "unknown api '\(body.api)'; known: \(known)")
+            throw APIError(.badRequest, code: "unknown_api", message: "unknown api '\(body.api)'; known: \(known)")
         }
         guard KafkaMockCluster.isKnownErrorName(body.error) else {
-            throw ControlAPIError(.badRequest, code: "unknown_error", "unknown librdkafka error name '\(body.error)'")
+            throw APIError(.badRequest, code: "unknown_error", message: "unknown librdkafka error name '\(body.error)'")
         }
         guard body.count >= 1, body.count <= 10_000 else {
-            throw ControlAPIError(.badRequest, code: "invalid_count", "count must be an integer in 1...10000")
+            throw APIError(.badRequest, code: "invalid_count", message: "count must be an integer in 1...10000")
         }
         try await self.mapped {
             try await self.cluster.pushRequestErrors(apiKey: apiKey, errorName: body.error, count: body.count)
@@ -125,10 +126,10 @@ struct ControlAPI: Sendable {
     ) async throws -> EditedResponse<TopicRequest> {
         let body = try await self.decode(TopicRequest.self, request, context)
         guard !body.name.isEmpty, body.partitions >= 1, body.partitions <= 1000 else {
-            throw ControlAPIError(
+            throw APIError(
                 .badRequest,
                 code: "invalid_topic",
-                "name must be non-empty and partitions in 1...1000"
+                message: "name must be non-empty and partitions in 1...1000"
             )
         }
         try await self.mapped { try await self.cluster.createTopic(body.name, partitions: body.partitions) }
@@ -138,13 +139,13 @@ struct ControlAPI: Sendable {
 
     private func brokerID(_ context: some RequestContext) throws -> Int {
         guard let text = context.parameters.get("id"), let id = Int(text) else {
-            throw ControlAPIError(.badRequest, code: "invalid_broker", "broker id must be an integer")
+            throw APIError(.badRequest, code: "invalid_broker", message: "broker id must be an integer")
         }
         guard (1...self.cluster.brokerCount).contains(id) else {
-            throw ControlAPIError(
+            throw APIError(
                 .notFound,
                 code: "unknown_broker",
-                "unknown broker \(id): brokers are 1...\(self.cluster.brokerCount)"
+                message: "unknown broker \(id): brokers are 1...\(self.cluster.brokerCount)"
             )
         }
         return id
@@ -158,7 +159,7 @@ struct ControlAPI: Sendable {
         do {
             return try await request.decode(as: type, context: context)
         } catch {
-            throw ControlAPIError(.badRequest, code: "bad_request", "request body is not the expected JSON object")
+            throw APIError(.badRequest, code: "bad_request", message: "request body is not the expected JSON object")
         }
     }
 
@@ -168,9 +169,9 @@ struct ControlAPI: Sendable {
             try await body()
         } catch let error as KafkaBusError {
             switch error.code {
-            case .configuration: throw ControlAPIError(.badRequest, code: "invalid_request", error.message)
-            case .shutdown: throw ControlAPIError(.serviceUnavailable, code: "shutting_down", error.message)
-            default: throw ControlAPIError(.conflict, code: "cluster_error", error.description)
+            case .configuration: throw APIError(.badRequest, code: "invalid_request", message: error.message)
+            case .shutdown: throw APIError(.serviceUnavailable, code: "shutting_down", message: error.message)
+            default: throw APIError(.conflict, code: "cluster_error", message: error.description)
             }
         }
     }

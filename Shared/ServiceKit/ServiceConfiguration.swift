@@ -98,21 +98,21 @@ package struct ConfigurationError: Error, CustomStringConvertible {
 extension ConfigReader {
     /// The reader every service builds once in its `main`: explicit overrides (tests), then the environment,
     /// where `mongo.uri` is `MONGO_URI`, `user.port` is `USER_PORT` and so on.
-    package static func storefront(overrides: [String: String] = [:]) -> ConfigReader {
+    /// - Parameter environment: the variables to read; the process environment by default.
+    package static func storefront(
+        overrides: [String: String] = [:],
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> ConfigReader {
         var providers: [any ConfigProvider] = []
         if !overrides.isEmpty {
-            providers.append(
-                InMemoryProvider(
-                    values: Dictionary(
-                        uniqueKeysWithValues: overrides.map {
-                            (AbsoluteConfigKey(stringLiteral: $0.key), ConfigValue(.string($0.value), isSecret: false))
-                        }
-                    )
-                )
-            )
+            let values = overrides.map { key, value in
+                (AbsoluteConfigKey(stringLiteral: key), ConfigValue(.string(value), isSecret: false))
+            }
+            providers.append(InMemoryProvider(values: Dictionary(uniqueKeysWithValues: values)))
         }
         providers.append(
             EnvironmentVariablesProvider(
+                environmentVariables: environment,
                 secretsSpecifier: .specific(["JWT_SECRET", "MONGO_URI", "SMTP_PASSWORD", "ADMIN_PASSWORD"])
             )
         )

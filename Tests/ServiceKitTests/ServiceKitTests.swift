@@ -1,7 +1,9 @@
+import Configuration
 import Foundation
 import Hummingbird
 import HummingbirdTesting
 import KafkaBus
+import Logging
 import MongoStore
 import NIOCore
 import Prometheus
@@ -90,7 +92,9 @@ struct ServiceKitTests {
         try await app.test(.router) { client in
             try await client.execute(uri: "/nowhere", method: .get, headers: auth) { response in
                 #expect(response.status == .notFound)
-                #expect(Self.envelope(response).code == "not_found")
+                let error = Self.envelope(response)
+                #expect(error.code == "not_found")
+                #expect(error.message == "no route for GET /nowhere")
             }
             try await client.execute(uri: "/things", method: .delete, headers: auth) { response in
                 #expect(response.status == .methodNotAllowed)
@@ -325,6 +329,39 @@ struct ServiceKitTests {
                 #expect(String(buffer: response.body).contains("storefront_test_total 3"))
             }
         }
+    }
+
+    @Test("environment variables map to the documented keys (USER_PORT, MONGO_*, KAFKA_*, JWT_*, peer URLs)")
+    func environmentNames() async throws {
+        let environment = [
+            "APP_ENV": "production", "LOG_LEVEL": "debug", "LOG_FORMAT": "text", "HTTP_HOST": "0.0.0.0",
+            "CART_PORT": "9191", "ORDER_URL": "http://orders.internal:7000/", "HTTP_CLIENT_TIMEOUT_MS": "1234",
+            "READY_TIMEOUT_MS": "4321", "MONGO_URI": try TestEnvironment.mongoURI(), "MONGO_DATABASE": "EnvCheck",
+            "MONGO_THREADS": "3", "MONGO_SERVER_SELECTION_TIMEOUT_MS": "2500", "JWT_SECRET": TestRuntimes.jwtSecret,
+            "JWT_ACCESS_TTL_SECONDS": "60", "KAFKA_BROKERS": "127.0.0.1:1", "KAFKA_MESSAGE_TIMEOUT_MS": "777",
+        ]
+        let reader = ConfigReader.storefront(environment: environment)
+        let runtime = try await ServiceRuntime(service: .cart, reader: reader)
+        let configuration = runtime.configuration
+        #expect(configuration.environment == .production)
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.logFormat == .text)
+        #expect(configuration.host == "0.0.0.0")
+        #expect(configuration.port == 9191)
+        #expect(configuration.peerURLs[.order] == "http://orders.internal:7000")
+        #expect(configuration.peerURLs[.user] == "http://127.0.0.1:8080")
+        #expect(configuration.httpClientTimeout == .milliseconds(1234))
+        #expect(configuration.readyTimeout == .milliseconds(4321))
+        #expect(runtime.store.databaseName == "EnvCheck")
+        #expect(runtime.authority.configuration.accessTokenLifetime == .seconds(60))
+        let mongo = try MongoStoreConfiguration(reader: reader.scoped(to: "mongo"), defaultDatabase: "x", appName: "x")
+        #expect(mongo.threads == 3)
+        #expect(mongo.serverSelectionTimeout == .milliseconds(2500))
+        let kafka = try KafkaBusConfiguration(reader: reader.scoped(to: "kafka"), defaultClientID: "cart-service")
+        #expect(kafka.brokers == "127.0.0.1:1")
+        #expect(kafka.messageTimeout == .milliseconds(777))
+        #expect(kafka.clientID == "cart-service")
+        await runtime.store.close()
     }
 
     @Test("configuration: malformed values and a missing secret stop the service before it starts")

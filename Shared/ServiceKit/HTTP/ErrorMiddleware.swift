@@ -28,7 +28,9 @@ package struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            let apiError = Self.apiError(for: error, request: request, routeMatched: context.endpointPath != nil)
+            // Hummingbird's own not-found responder marks the request with the endpoint path "NotFound".
+            let noRoute = context.endpointPath == nil || context.endpointPath == "NotFound"
+            let apiError = Self.apiError(for: error, request: request, routeMatched: !noRoute)
             if apiError.status.code >= 500 {
                 context.logger.error(
                     "request failed",
