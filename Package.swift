@@ -12,12 +12,15 @@ let package = Package(
     name: "storefront",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "dev-broker", targets: ["DevBroker"])
+        .executable(name: "dev-broker", targets: ["DevBroker"]),
+        .executable(name: "user-service", targets: ["UserService"]),
+        .executable(name: "cart-service", targets: ["CartService"]),
     ],
     dependencies: [
         // Hummingbird's default traits (swift-configuration integration, full Foundation) are not used.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -95,6 +98,35 @@ let package = Package(
             exclude: ["README.md"]
         ),
 
+        // Services: one executable each, all built on ServiceKit (see Services/README.md).
+        .executableTarget(
+            name: "UserService",
+            dependencies: [
+                "KafkaBus",
+                "MongoStore",
+                "ServiceAuth",
+                "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Users"
+        ),
+        .executableTarget(
+            name: "CartService",
+            dependencies: [
+                "KafkaBus",
+                "MongoStore",
+                "ServiceAuth",
+                "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/Carts"
+        ),
+
         // Development tools.
         .executableTarget(
             name: "DevBroker",
@@ -151,6 +183,25 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Tests/ServiceKitTests"
+        ),
+        .testTarget(
+            name: "UserServiceTests",
+            dependencies: [
+                "UserService",
+                "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/UserServiceTests"
+        ),
+        .testTarget(
+            name: "CartServiceTests",
+            dependencies: [
+                "CartService",
+                "UserService",
+                "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/CartServiceTests"
         ),
     ]
 )

@@ -90,6 +90,13 @@ package struct ConfigurationError: Error, CustomStringConvertible {
     package let key: String
     package let value: String
     package let expected: String
+
+    package init(key: String, value: String, expected: String) {
+        self.key = key
+        self.value = value
+        self.expected = expected
+    }
+
     package var description: String {
         "configuration key '\(self.key)' has the value '\(self.value)'; expected \(self.expected)"
     }

@@ -141,6 +141,36 @@ package final class ServiceRuntime: Sendable {
         return consumer
     }
 
+    /// A service-specific setting by its dotted key (`bcrypt.cost` is `BCRYPT_COST`, `admin.email` is `ADMIN_EMAIL`),
+    /// for the service's own typed configuration; `nil` when unset. Pass `isSecret` for passwords so they are
+    /// redacted wherever the configuration reports what it read. Non-blocking.
+    package func setting(_ key: String, isSecret: Bool = false) -> String? {
+        self.reader.string(forKey: ConfigKey(key), isSecret: isSecret)
+    }
+
+    /// The relay that publishes this service's transactional outbox (``Outbox``) through `producer`. Add it to
+    /// ``makeApplication(router:services:beforeServerStarts:)`` right after the producer, and call ``Outbox/prepare(_:)``
+    /// in `beforeServerStarts`.
+    ///
+    /// Reads `outbox.poll.interval.ms` (`OUTBOX_POLL_INTERVAL_MS`): how often it looks for records nobody notified it
+    /// about (left by a crash or written by another instance); default 500.
+    /// - Throws: ``ConfigurationError`` when the interval is not a positive integer.
+    package func makeOutboxRelay(producer: KafkaBusProducer) throws -> OutboxRelay {
+        var interval = 500
+        if let text = self.reader.string(forKey: "outbox.poll.interval.ms") {
+            guard let value = Int(text), value > 0 else {
+                throw ConfigurationError(key: "outbox.poll.interval.ms", value: text, expected: "a positive integer")
+            }
+            interval = value
+        }
+        return OutboxRelay(
+            store: self.store,
+            producer: producer,
+            pollInterval: .milliseconds(interval),
+            logger: self.logger
+        )
+    }
+
     /// A router with the platform's middleware and the public `/health`, `/ready` and `/metrics` routes.
     package func makeRouter() -> ServiceRouter<ServiceRequestContext> {
         let router = ServiceRouter<ServiceRequestContext>(authority: self.authority)

@@ -95,6 +95,10 @@ struct ServiceKitTests {
                 let error = Self.envelope(response)
                 #expect(error.code == "not_found")
                 #expect(error.message == "no route for GET /nowhere")
+                #expect(
+                    String(buffer: response.body)
+                        == #"{"error":{"code":"not_found","message":"no route for GET /nowhere"}}"#
+                )
             }
             try await client.execute(uri: "/things", method: .delete, headers: auth) { response in
                 #expect(response.status == .methodNotAllowed)
@@ -362,6 +366,17 @@ struct ServiceKitTests {
         #expect(kafka.messageTimeout == .milliseconds(777))
         #expect(kafka.clientID == "cart-service")
         await runtime.store.close()
+    }
+
+    @Test("dates go out as RFC 3339 UTC with the milliseconds the store keeps, and come back in")
+    func dateFormat() throws {
+        let date = Date(timeIntervalSince1970: 1_767_225_600.3976)  // rounds to .398, as the store does
+        #expect(StorefrontJSON.format(date) == "2026-01-01T00:00:00.398Z")
+        #expect(StorefrontJSON.format(Date(timeIntervalSince1970: 1_767_225_600)) == "2026-01-01T00:00:00.000Z")
+        let json = try StorefrontJSON.encoder().encode([date])
+        #expect(String(decoding: json, as: UTF8.self) == #"["2026-01-01T00:00:00.398Z"]"#)
+        let back = try StorefrontJSON.decoder().decode([Date].self, from: json)
+        #expect(abs(back[0].timeIntervalSince1970 - 1_767_225_600.398) < 0.0005)
     }
 
     @Test("configuration: malformed values and a missing secret stop the service before it starts")

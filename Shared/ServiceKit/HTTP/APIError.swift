@@ -72,8 +72,10 @@ package struct APIError: Error, HTTPResponseError, CustomStringConvertible, Equa
             }
             var error: Detail
         }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]  // the same error, the same bytes
         let json =
-            (try? JSONEncoder().encode(Body(error: .init(code: self.code, message: self.message))))
+            (try? encoder.encode(Body(error: .init(code: self.code, message: self.message))))
             ?? Data(#"{"error":{"code":"internal","message":"an internal error occurred"}}"#.utf8)
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"

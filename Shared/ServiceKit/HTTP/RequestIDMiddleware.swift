@@ -15,6 +15,7 @@ package struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
         let id = CurrentRequest.accept(request.headers[CurrentRequest.headerName]) ?? CurrentRequest.generate()
         var context = context
         context.logger[metadataKey: "request.id"] = "\(id)"
+        context.logger[metadataKey: "hb.request.id"] = nil  // Hummingbird's own id: one id per request in the logs
         var response = try await CurrentRequest.$id.withValue(id) {
             try await next(request, context)
         }

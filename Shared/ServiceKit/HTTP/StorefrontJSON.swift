@@ -7,9 +7,19 @@ package enum StorefrontJSON {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .custom { date, encoder in
             var container = encoder.singleValueContainer()
-            try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true)))
+            try container.encode(self.format(date))
         }
         return encoder
+    }
+
+    /// `2026-01-02T03:04:05.123Z`: UTC, rounded to the millisecond exactly as the store rounds dates, so a date in a
+    /// response reads the same as the stored one.
+    package static func format(_ date: Date) -> String {
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let (seconds, fraction) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        let (wholeSeconds, positiveFraction) = fraction < 0 ? (seconds - 1, fraction + 1000) : (seconds, fraction)
+        let text = Date(timeIntervalSince1970: Double(wholeSeconds)).formatted(.iso8601)  // …T03:04:05Z
+        return text.dropLast() + "." + String(format: "%03d", positiveFraction) + "Z"
     }
 
     package static func decoder() -> JSONDecoder {

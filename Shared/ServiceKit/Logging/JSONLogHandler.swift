@@ -32,7 +32,7 @@ package struct JSONLogHandler: LogHandler {
         for (key, value) in self.metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }) {
             fields[key] = "\(value)"
         }
-        fields["ts"] = Date().formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true))
+        fields["ts"] = StorefrontJSON.format(Date())
         fields["level"] = level.rawValue
         fields["logger"] = self.label
         fields["msg"] = message.description

@@ -1,0 +1,27 @@
+import Hummingbird
+import KafkaBus
+import ServiceKit
+
+/// Wires the cart service: its routes, the two user-event consumers and the store's collections.
+/// - Parameters:
+///   - runtime: configuration, store, peer client and Kafka factories (reads `PRODUCT_URL`, `INVENTORY_URL`,
+///     `HTTP_CLIENT_TIMEOUT_MS` and the `KAFKA_*` keys through it).
+///   - consumerGroups: the consumer group ids; the original's by default. Tests pass unique ones, so that several
+///     cart applications in one test process do not share (and split) one group's partitions.
+/// - Throws: `KafkaBusError` `.configuration` when the consumers cannot be created.
+func buildApplication(
+    _ runtime: ServiceRuntime,
+    consumerGroups: UserEventsConsumer<MongoCartRepository>.Groups = .original
+) async throws -> some ApplicationProtocol {
+    let router = runtime.makeRouter()
+    let repository = MongoCartRepository(store: runtime.store)
+    let catalog = Catalog(client: runtime.client, logger: runtime.logger)
+    CartController(repository: repository, catalog: catalog).addRoutes(to: router.protected)
+    let consumers = try UserEventsConsumer(repository: repository).makeConsumers(
+        runtime: runtime,
+        groups: consumerGroups
+    )
+    return runtime.makeApplication(router: router, services: consumers) {
+        try await repository.prepare()
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+
+/// A user's cart as stored in `CartService.carts`: one document per user, keyed by the user's id, so there can be no
+/// duplicate carts. Items are a map keyed by product id (`items.<productId>.quantity`), which lets every change be a
+/// single atomic update on a path (the dev store has no positional array updates; dev-store.md gap 4).
+struct Cart: Codable, Sendable, Equatable {
+    /// One product's line in the cart.
+    struct Item: Codable, Sendable, Equatable {
+        var quantity: Int
+    }
+
+    /// The user's id: 24 lower-case hex digits (a string, not an ObjectId; dev-store.md gap 1 only concerns other
+    /// fields, but the string keeps the document's key identical to the user id everywhere).
+    var id: String
+    /// Product id (24 lower-case hex digits) → line.
+    var items: [String: Item]
+    /// Epoch milliseconds of creation, when known.
+    var createdAt: Int64?
+    /// Epoch milliseconds of the last change, when known.
+    var updatedAt: Int64?
+
+    init(id: String, items: [String: Item] = [:], createdAt: Int64? = nil, updatedAt: Int64? = nil) {
+        self.id = id
+        self.items = items
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id = "_id"
+        case items
+        case createdAt
+        case updatedAt
+    }
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.id = try container.decode(String.self, forKey: .id)
+        self.items = try container.decodeIfPresent([String: Item].self, forKey: .items) ?? [:]
+        self.createdAt = try container.decodeIfPresent(Int64.self, forKey: .createdAt)
+        self.updatedAt = try container.decodeIfPresent(Int64.self, forKey: .updatedAt)
+    }
+
+    /// Now, as epoch milliseconds (the form timestamps are stored in: the dev store cannot `$set` dates, gap 3).
+    static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
+}

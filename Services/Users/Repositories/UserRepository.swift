@@ -1,0 +1,117 @@
+import Foundation
+import MongoStore
+import ServiceAuth
+import ServiceKit
+
+/// The fields an update may change, already validated (and the password already hashed).
+struct UserChanges: Sendable, Equatable {
+    var name: String?
+    var email: String?
+    var phone: Int64?
+    var passwordHash: String?
+    var role: Role?
+
+    var isEmpty: Bool { self == UserChanges() }
+}
+
+/// Where accounts live. Writes that other services must hear about also write their event to the outbox, in the same
+/// transaction.
+protocol UserRepository: Sendable {
+    /// Creates the collections and indexes (unique `email`, the outbox). Call at startup.
+    func prepare() async throws
+    /// Inserts `user` and its `user-created` event atomically.
+    /// - Throws: `MongoStoreError.Code.duplicateKey` when the email is taken.
+    func create(_ user: User) async throws
+    func find(id: MongoObjectID) async throws -> User?
+    func find(email: String) async throws -> User?
+    func list() async throws -> [User]
+    /// Applies `changes` (refreshing `updated_at`) and returns the user after it; `nil` when no user has that id (or,
+    /// with `expectedPasswordHash`, when the password changed meanwhile).
+    /// - Throws: `MongoStoreError.Code.duplicateKey` when the new email is taken.
+    func update(id: MongoObjectID, _ changes: UserChanges, expectedPasswordHash: String?) async throws -> User?
+    /// Deletes the user and writes its `user-deleted` event atomically; `false` (and no event) when none existed.
+    func delete(id: MongoObjectID) async throws -> Bool
+}
+
+/// ``UserRepository`` on the service's MongoDB database: `users` plus the transactional ``Outbox``, whose relay is
+/// notified after each commit.
+struct MongoUserRepository: UserRepository {
+    static let collectionName = "users"
+
+    let store: MongoStore
+    let relay: OutboxRelay
+
+    private var users: MongoCollection<User> { self.store.collection(Self.collectionName, as: User.self) }
+
+    func prepare() async throws {
+        try await self.users.createIndexes([MongoIndex(keys: ["email": 1], unique: true)])
+        try await Outbox.prepare(self.store)
+    }
+
+    func create(_ user: User) async throws {
+        let requestID = CurrentRequest.id
+        let event = UserCreatedEvent(email: user.email, userId: user.id.hex)
+        try await self.store.withTransaction { transaction in
+            try transaction.collection(Self.collectionName, as: User.self).insert(user)
+            try Outbox.append(
+                event,
+                id: event.eventId,
+                topic: UserTopic.created,
+                key: user.id.hex,
+                requestID: requestID,
+                in: transaction
+            )
+        }
+        self.relay.notify()
+    }
+
+    func find(id: MongoObjectID) async throws -> User? {
+        try await self.users.findOne(["_id": .objectID(id)])
+    }
+
+    func find(email: String) async throws -> User? {
+        try await self.users.findOne(["email": .string(email)])
+    }
+
+    func list() async throws -> [User] {
+        try await self.users.find([:], sort: ["created_at": 1])
+    }
+
+    func update(id: MongoObjectID, _ changes: UserChanges, expectedPasswordHash: String?) async throws -> User? {
+        var set = MongoDocument()
+        if let name = changes.name { set.append("name", .string(name)) }
+        if let email = changes.email { set.append("email", .string(email)) }
+        if let phone = changes.phone { set.append("phone", .int(phone)) }
+        if let hash = changes.passwordHash { set.append("password", .string(hash)) }
+        if let role = changes.role { set.append("role", .string(role.rawValue)) }
+        var filter: MongoDocument = ["_id": .objectID(id)]
+        if let expectedPasswordHash { filter.append("password", .string(expectedPasswordHash)) }
+        // updated_at through $currentDate: a $set of a date is stored as a string on the dev store (gap 3).
+        var update: MongoDocument = ["$currentDate": ["updated_at": true]]
+        if !set.isEmpty { update.append("$set", .document(set)) }
+        // updateOne, then read: findAndModify does not report a unique-index violation on the dev store (it answers
+        // "no document"), while update does, on both stores.
+        guard try await self.users.updateOne(filter, update).matchedCount == 1 else { return nil }
+        return try await self.find(id: id)
+    }
+
+    func delete(id: MongoObjectID) async throws -> Bool {
+        let requestID = CurrentRequest.id
+        let event = UserDeletedEvent(userId: id.hex)
+        let deleted = try await self.store.withTransaction { transaction in
+            guard try transaction.collection(Self.collectionName, as: User.self).deleteOne(["_id": .objectID(id)]) == 1
+            else { return false }
+            try Outbox.append(
+                event,
+                id: event.eventId,
+                topic: UserTopic.deleted,
+                key: id.hex,
+                requestID: requestID,
+                in: transaction
+            )
+            return true
+        }
+        if deleted { self.relay.notify() }
+        return deleted
+    }
+}

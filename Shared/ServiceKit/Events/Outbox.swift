@@ -1,0 +1,112 @@
+import Foundation
+package import MongoStore
+import Synchronization
+
+/// An event waiting in a service's `outbox` collection to be published by ``OutboxRelay``.
+///
+/// Written in the same transaction as the change it announces (``Outbox/append(_:id:topic:key:requestID:in:)``), so
+/// the event exists if and only if the change was committed; the relay publishes it and deletes it once the broker
+/// acknowledged it.
+package struct OutboxRecord: Codable, Sendable, Equatable {
+    /// The event's id (a UUID string): also the `eventId` in its payload, which consumers deduplicate on.
+    package var _id: String
+    /// The Kafka topic to publish to.
+    package var topic: String
+    /// The message key (the entity id, so one entity's events stay in order on one partition).
+    package var key: String
+    /// The event as JSON text (``StorefrontJSON/encoder()``).
+    package var payload: String
+    /// When it was written, in epoch milliseconds (Int64: dates cannot be `$set` on the dev store, and we sort on it).
+    package var createdAt: Int64
+    /// A per-process counter that orders records written within the same millisecond.
+    package var sequence: Int64
+    /// The request id of the work that wrote it, sent as the `x-request-id` header.
+    package var requestId: String?
+
+    package init(
+        id: String,
+        topic: String,
+        key: String,
+        payload: String,
+        createdAt: Int64,
+        sequence: Int64,
+        requestId: String?
+    ) {
+        self._id = id
+        self.topic = topic
+        self.key = key
+        self.payload = payload
+        self.createdAt = createdAt
+        self.sequence = sequence
+        self.requestId = requestId
+    }
+}
+
+/// The transactional outbox: events are written into the service's own database, in the transaction that makes the
+/// change they announce, and published afterwards by ``OutboxRelay``. An event can therefore be neither lost (the
+/// process dies after the commit: the record waits in the store) nor published for a change that was rolled back.
+/// Delivery is at least once (a crash between publish and delete publishes again): consumers deduplicate on the
+/// event id.
+///
+/// ```swift
+/// let requestID = CurrentRequest.id                 // task-locals are not visible inside the transaction body
+/// try await store.withTransaction { transaction in
+///     try transaction.collection("users", as: User.self).insert(user)
+///     try Outbox.append(event, id: event.eventId, topic: "user-created", key: user.id.hex,
+///                       requestID: requestID, in: transaction)
+/// }
+/// relay.notify()
+/// ```
+package enum Outbox {
+    /// The collection every service keeps its outbox in.
+    package static let collectionName = "outbox"
+
+    private static let counter = Atomic<Int64>(0)
+
+    /// Creates the outbox collection and its index (`createdAt`). Call it at startup, in `beforeServerStarts`, before
+    /// any transaction appends to it (dev-store.md gap 7). Idempotent.
+    /// - Throws: `MongoStoreError` when the store is unavailable.
+    package static func prepare(_ store: MongoStore) async throws {
+        try await store.collection(self.collectionName, as: OutboxRecord.self).createIndexes([
+            MongoIndex(keys: ["createdAt": 1])
+        ])
+    }
+
+    /// Writes `event` to the outbox inside `transaction`; it is published once the transaction commits.
+    ///
+    /// Synchronous, for use inside a `MongoStore.withTransaction` body (which runs on the store's thread pool).
+    /// Call ``OutboxRelay/notify()`` after the transaction committed, so the event goes out at once rather than at
+    /// the next poll.
+    /// - Parameters:
+    ///   - event: The payload, JSON-encoded with ``StorefrontJSON/encoder()``.
+    ///   - id: The event id (a UUID string; the one in the payload's `eventId`). The record's `_id`.
+    ///   - topic: The Kafka topic.
+    ///   - key: The message key (the entity id).
+    ///   - requestID: The `x-request-id` header. Capture ``CurrentRequest/id`` **before** the transaction: the body
+    ///     runs on a store thread where task-locals are not bound.
+    ///   - transaction: The transaction the change is written in.
+    /// - Returns: The record written.
+    /// - Throws: An encoding error, or `MongoStoreError` (which aborts the transaction when rethrown from the body).
+    @discardableResult
+    package static func append(
+        _ event: some Encodable,
+        id: String,
+        topic: String,
+        key: String,
+        requestID: String?,
+        in transaction: MongoTransaction
+    ) throws -> OutboxRecord {
+        let payload = String(decoding: try StorefrontJSON.encoder().encode(event), as: UTF8.self)
+        let record = OutboxRecord(
+            id: id,
+            topic: topic,
+            key: key,
+            payload: payload,
+            createdAt: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)),
+            sequence: self.counter.add(1, ordering: .relaxed).newValue,
+            requestId: requestID
+        )
+        try transaction.collection(self.collectionName, as: OutboxRecord.self).insert(record)
+        return record
+    }
+}

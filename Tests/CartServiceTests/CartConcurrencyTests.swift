@@ -1,0 +1,121 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import MongoStore
+import NIOCore
+import ServiceAuth
+import ServiceKit
+import TestSupport
+import Testing
+
+@testable import CartService
+
+/// Concurrent adds through the HTTP route against the real store: no lost update, and the stock cap holds.
+@Suite(.timeLimit(.minutes(3)))
+struct CartConcurrencyTests {
+    /// Sends `count` concurrent adds of `quantity`; returns their statuses.
+    static func concurrentAdds(
+        _ client: some TestClientProtocol,
+        headers: HTTPFields,
+        user: String,
+        product: String,
+        count: Int,
+        quantity: Int = 1
+    ) async throws -> [HTTPResponse.Status] {
+        try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    try await client.execute(
+                        uri: "/addtocart",
+                        method: .post,
+                        headers: headers,
+                        body: CartTests.addBody(user, product, quantity)
+                    ) { $0.status }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+    }
+
+    @Test("20 concurrent adds of 1 end at exactly +20, for a new cart and for an existing one")
+    func noLostUpdates() async throws {
+        try await CartTests.withCatalog { stub, port in
+            let (runtime, app) = try await CartTests.makeApp(overrides: CartTests.peers(port))
+            let (user, product) = (CartTests.newID(), CartTests.newID())
+            stub.set(product, stock: 1000)
+            let auth = try await CartTests.auth(runtime, user)
+            try await app.test(.router) { client in
+                // No cart yet: the first adds race to create it.
+                let first = try await Self.concurrentAdds(
+                    client,
+                    headers: auth,
+                    user: user,
+                    product: product,
+                    count: 20
+                )
+                #expect(first.allSatisfy { $0 == .ok }, "\(first)")
+                #expect(
+                    try await CartTests.carts(runtime).findOne(["_id": .string(user)])?.items[product]?.quantity == 20
+                )
+                let second = try await Self.concurrentAdds(
+                    client,
+                    headers: auth,
+                    user: user,
+                    product: product,
+                    count: 20
+                )
+                #expect(second.allSatisfy { $0 == .ok }, "\(second)")
+                #expect(
+                    try await CartTests.carts(runtime).findOne(["_id": .string(user)])?.items[product]?.quantity == 40
+                )
+                #expect(try await CartTests.carts(runtime).count(["_id": .string(user)]) == 1)
+            }
+        }
+    }
+
+    @Test("concurrent adds beyond the stock stop exactly at the stock: 10 available, 15 adds → 10 succeed, 5 get 409")
+    func stockCapUnderConcurrency() async throws {
+        try await CartTests.withCatalog { stub, port in
+            let (runtime, app) = try await CartTests.makeApp(overrides: CartTests.peers(port))
+            let (user, product) = (CartTests.newID(), CartTests.newID())
+            stub.set(product, stock: 10)
+            let auth = try await CartTests.auth(runtime, user)
+            try await app.test(.router) { client in
+                let statuses = try await Self.concurrentAdds(
+                    client,
+                    headers: auth,
+                    user: user,
+                    product: product,
+                    count: 15
+                )
+                #expect(statuses.filter { $0 == .ok }.count == 10, "\(statuses)")
+                #expect(statuses.filter { $0 == .conflict }.count == 5, "\(statuses)")
+                #expect(
+                    try await CartTests.carts(runtime).findOne(["_id": .string(user)])?.items[product]?.quantity == 10
+                )
+            }
+        }
+    }
+
+    @Test("the conditional update itself: the store admits an add only while the total stays within the limit")
+    func repositoryCap() async throws {
+        let runtime = try await TestRuntimes.make(.cart)
+        let repository = MongoCartRepository(store: runtime.store)
+        let (user, product) = (CartTests.newID(), CartTests.newID())
+        let outcomes = try await withThrowingTaskGroup(of: CartAddOutcome.self) { group in
+            for _ in 0..<12 {
+                group.addTask { try await repository.add(userID: user, productID: product, quantity: 2, limit: 15) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(outcomes.filter { if case .added = $0 { true } else { false } }.count == 7)
+        #expect(outcomes.filter { $0 == .insufficientStock }.count == 5)
+        #expect(try await repository.cart(userID: user)?.items[product]?.quantity == 14)
+        // A second product in the same cart is capped on its own.
+        #expect(
+            try await repository.add(userID: user, productID: CartTests.newID(), quantity: 3, limit: 3)
+                == .added(quantity: 3)
+        )
+        await runtime.store.close()
+    }
+}
