@@ -123,28 +123,17 @@ enum CartTests {
 
     /// Headers with a bearer token for `userID` in `role`.
     static func auth(_ runtime: ServiceRuntime, _ userID: String, role: Role = .customer) async throws -> HTTPFields {
-        let token = try await runtime.authority.accessToken(
-            for: Identity(userID: userID, email: "\(userID)@example.com", role: role)
-        )
-        return [.authorization: "Bearer \(token)", .contentType: "application/json"]
-    }
-
-    struct Envelope: Decodable {
-        struct Detail: Decodable {
-            var code: String
-            var message: String
-        }
-        var error: Detail
+        try await runtime.bearerHeaders(userID: userID, role: role)
     }
 
     /// The error code of an error envelope; records a failure when the body is not one.
     static func errorCode(_ response: TestResponse, sourceLocation: SourceLocation = #_sourceLocation) -> String {
         #expect(response.headers[.contentType]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
-        guard let envelope = try? JSONDecoder().decode(Envelope.self, from: Data(Array(buffer: response.body))) else {
+        guard let error = response.errorEnvelope else {
             Issue.record("not an error envelope: \(String(buffer: response.body))", sourceLocation: sourceLocation)
             return ""
         }
-        return envelope.error.code
+        return error.code
     }
 
     static func json(_ response: TestResponse) throws -> JSONValue {
@@ -155,19 +144,6 @@ enum CartTests {
 
     static func addBody(_ userID: String, _ productID: String, _ quantity: Int) -> ByteBuffer {
         ByteBuffer(string: #"{"userId":"\#(userID)","productId":"\#(productID)","quantity":\#(quantity)}"#)
-    }
-
-    /// Polls `condition` every 50 ms until it holds or `timeout` passes; returns whether it held.
-    static func eventually(
-        timeout: Duration = .seconds(30),
-        _ condition: () async throws -> Bool
-    ) async throws -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
     }
 
     static var logger: Logger { Logger(label: "cart-tests") }

@@ -41,7 +41,7 @@ struct UserCartChainTests {
                     return try JSONDecoder().decode(Registered.self, from: Data(Array(buffer: response.body)))
                 }
                 let userID = registered._id
-                #expect(try await CartTests.eventually { try await carts.count(["_id": .string(userID)]) == 1 })
+                #expect(try await eventually { try await carts.count(["_id": .string(userID)]) == 1 })
                 try await cart.execute(uri: "/user/\(userID)", method: .get, headers: admin) {
                     #expect($0.status == .ok)
                     #expect(String(buffer: $0.body) == "[]")
@@ -49,7 +49,7 @@ struct UserCartChainTests {
                 try await users.execute(uri: "/users/\(userID)", method: .delete, headers: admin) {
                     #expect($0.status.code < 300, "\(String(buffer: $0.body))")
                 }
-                #expect(try await CartTests.eventually { try await carts.count(["_id": .string(userID)]) == 0 })
+                #expect(try await eventually { try await carts.count(["_id": .string(userID)]) == 0 })
                 try await cart.execute(uri: "/user/\(userID)", method: .get, headers: admin) {
                     #expect($0.status == .notFound)
                 }

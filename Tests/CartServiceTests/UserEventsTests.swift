@@ -117,13 +117,13 @@ struct UserEventsTests {
                 let event = Created(email: "d@example.com", userId: user)
                 try await publisher.publish(topic: "user-created", key: user, event: event)
                 try await publisher.publish(topic: "user-created", key: user, event: event)
-                #expect(try await CartTests.eventually { try await carts.count(["_id": .string(user)]) == 1 })
+                #expect(try await eventually { try await carts.count(["_id": .string(user)]) == 1 })
                 try await client.execute(uri: "/user/\(user)", method: .get, headers: admin) {
                     #expect($0.status == .ok)
                     #expect(String(buffer: $0.body) == "[]")
                 }
                 try await publisher.publish(topic: "user-deleted", key: user, event: Deleted(userId: user))
-                #expect(try await CartTests.eventually { try await carts.count(["_id": .string(user)]) == 0 })
+                #expect(try await eventually { try await carts.count(["_id": .string(user)]) == 0 })
                 // A late duplicate create, then a marker with the same key (same partition, so handled after it).
                 let marker = CartTests.newID()
                 try await publisher.publish(topic: "user-created", key: user, event: event)
@@ -132,7 +132,7 @@ struct UserEventsTests {
                     key: user,
                     event: Created(email: "m@example.com", userId: marker)
                 )
-                #expect(try await CartTests.eventually { try await carts.count(["_id": .string(marker)]) == 1 })
+                #expect(try await eventually { try await carts.count(["_id": .string(marker)]) == 1 })
                 #expect(try await carts.count(["_id": .string(user)]) == 0)
                 try await client.execute(uri: "/user/\(user)", method: .get, headers: admin) {
                     #expect($0.status == .notFound)

@@ -32,41 +32,6 @@ struct OutboxTests {
         }
     }
 
-    /// Polls `condition` every 50 ms until it holds or `timeout` passed; returns whether it held.
-    static func eventually(
-        _ timeout: Duration = .seconds(45),
-        _ condition: () async throws -> Bool
-    ) async rethrows
-        -> Bool
-    {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
-    }
-
-    /// Runs `services` in a task group while `body` runs, then cancels them.
-    static func running<T: Sendable>(
-        _ services: [@Sendable () async throws -> Void],
-        _ body: () async throws -> T
-    ) async throws -> T {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for service in services {
-                group.addTask { try await service() }
-            }
-            do {
-                let value = try await body()
-                group.cancelAll()
-                return value
-            } catch {
-                group.cancelAll()
-                throw error
-            }
-        }
-    }
-
     static func append(
         _ store: MongoStore,
         topic: String,
@@ -103,7 +68,7 @@ struct OutboxTests {
         let relay = try runtime.makeOutboxRelay(producer: producer)
         let received = Received()
         let consumer = try Self.consumer(runtime, topic: topic, into: received)
-        try await Self.running([producer.run, relay.run, consumer.run]) {
+        try await withRunning([producer.run, relay.run, consumer.run]) {
             let payload = try await Self.append(
                 runtime.store,
                 topic: topic,
@@ -113,8 +78,8 @@ struct OutboxTests {
             )
             // The poll interval is a minute: only notify() can make this prompt.
             relay.notify()
-            #expect(await Self.eventually { received.values().count >= 1 })
-            #expect(try await Self.eventually(.seconds(10)) { try await Self.outboxCount(runtime.store) == 0 })
+            #expect(await eventually { received.values().count >= 1 })
+            #expect(try await eventually(.seconds(10)) { try await Self.outboxCount(runtime.store) == 0 })
             try await Task.sleep(for: .seconds(1))
             let messages = received.values()
             #expect(messages.count == 1)
@@ -141,7 +106,7 @@ struct OutboxTests {
             written.append(try await Self.append(runtime.store, topic: topic, key: "same-key", n: n))
         }
         #expect(try await Self.outboxCount(runtime.store) == 5)
-        try await Self.running([producer.run, consumer.run]) {
+        try await withRunning([producer.run, consumer.run]) {
             // Nothing publishes yet: the records wait in the store.
             try await Task.sleep(for: .seconds(2))
             #expect(received.values().isEmpty)
@@ -150,8 +115,8 @@ struct OutboxTests {
             let relay = try runtime.makeOutboxRelay(producer: producer)
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await relay.run() }
-                #expect(await Self.eventually { received.values().count >= 5 })
-                #expect(try await Self.eventually(.seconds(10)) { try await Self.outboxCount(runtime.store) == 0 })
+                #expect(await eventually { received.values().count >= 5 })
+                #expect(try await eventually(.seconds(10)) { try await Self.outboxCount(runtime.store) == 0 })
                 try await Task.sleep(for: .seconds(1))
                 group.cancelAll()
             }
@@ -203,11 +168,11 @@ struct OutboxTests {
             let relay = try runtime.makeOutboxRelay(producer: producer)
             let received = Received()
             let consumer = try Self.consumer(runtime, topic: topic, into: received)
-            try await Self.running([producer.run, relay.run, consumer.run]) {
+            try await withRunning([producer.run, relay.run, consumer.run]) {
                 // The relay works while the broker is up.
                 _ = try await Self.append(runtime.store, topic: topic, key: "k", n: 0)
                 relay.notify()
-                #expect(await Self.eventually { received.values().count == 1 })
+                #expect(await eventually { received.values().count == 1 })
                 try await broker.setDown(broker: 1)
                 let payload = try await Self.append(runtime.store, topic: topic, key: "k", n: 1)
                 relay.notify()
@@ -215,8 +180,8 @@ struct OutboxTests {
                 #expect(try await Self.outboxCount(runtime.store) == 1)
                 #expect(received.values().count == 1)
                 try await broker.setUp(broker: 1)
-                #expect(try await Self.eventually { try await Self.outboxCount(runtime.store) == 0 })
-                #expect(await Self.eventually { received.values().count >= 2 })
+                #expect(try await eventually { try await Self.outboxCount(runtime.store) == 0 })
+                #expect(await eventually { received.values().count >= 2 })
                 try await Task.sleep(for: .seconds(1))
                 let payloads = try received.values().map {
                     try JSONDecoder().decode(Payload.self, from: Data($0.value))

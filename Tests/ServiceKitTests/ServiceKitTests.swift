@@ -59,30 +59,22 @@ struct ServiceKitTests {
     }
 
     static func bearer(_ runtime: ServiceRuntime, role: Role = .customer) async throws -> HTTPFields {
-        let token = try await runtime.authority.accessToken(
-            for: Identity(userID: "u1", email: "u1@example.com", role: role)
-        )
-        return [.authorization: "Bearer \(token)", .contentType: "application/json"]
-    }
-
-    struct Envelope: Decodable {
-        struct Detail: Decodable {
-            var code: String
-            var message: String
-        }
-        var error: Detail
+        try await runtime.bearerHeaders(role: role)
     }
 
     /// The error envelope of `response`; records a failure (and returns an empty detail) when the body is not one.
-    static func envelope(_ response: TestResponse, sourceLocation: SourceLocation = #_sourceLocation) -> Envelope.Detail
+    static func envelope(
+        _ response: TestResponse,
+        sourceLocation: SourceLocation = #_sourceLocation
+    )
+        -> ErrorEnvelope.Detail
     {
         #expect(response.headers[.contentType]?.hasPrefix("application/json") == true, sourceLocation: sourceLocation)
-        do {
-            return try JSONDecoder().decode(Envelope.self, from: Data(Array(buffer: response.body))).error
-        } catch {
+        guard let error = response.errorEnvelope else {
             Issue.record("not an error envelope: \(String(buffer: response.body))", sourceLocation: sourceLocation)
-            return Envelope.Detail(code: "", message: "")
+            return ErrorEnvelope.Detail(code: "", message: "")
         }
+        return error
     }
 
     @Test("unknown paths, wrong methods, malformed JSON and bad values all answer with the JSON error envelope")

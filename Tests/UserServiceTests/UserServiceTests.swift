@@ -128,29 +128,6 @@ struct UserServiceTests {
         }
     }
 
-    static func eventually(
-        _ timeout: Duration = .seconds(45),
-        _ condition: () async throws -> Bool
-    ) async rethrows
-        -> Bool
-    {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
-    }
-
-    /// Runs `consumer` while `body` runs.
-    static func consuming<T: Sendable>(_ consumer: KafkaBusConsumer, _ body: () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await consumer.run() }
-            defer { group.cancelAll() }
-            return try await body()
-        }
-    }
-
     static func cleanUp(_ runtime: ServiceRuntime) async {
         try? await runtime.store.dropDatabase()
         await runtime.store.close()
@@ -251,7 +228,7 @@ struct UserServiceTests {
                 #expect(Self.errorCode(response) == "email_taken")
             }
             #expect(try await Self.users(runtime).count() == 1)
-            #expect(try await Self.eventually(.seconds(20)) { try await Self.outbox(runtime).count() == 0 })
+            #expect(try await eventually(.seconds(20)) { try await Self.outbox(runtime).count() == 0 })
         }
         await Self.cleanUp(runtime)
     }
@@ -560,10 +537,10 @@ struct UserServiceTests {
         let (runtime, app) = try await Self.makeApp(Self.withAdmin)
         let received = Received()
         let consumer = try Self.consumer(runtime, into: received)
-        try await Self.consuming(consumer) {
+        try await withRunning([consumer.run]) {
             try await app.test(.router) { client in
                 let id = try await Self.register(client, email: "Events@Example.com")
-                #expect(await Self.eventually { !received.events(topic: UserTopic.created, userId: id).isEmpty })
+                #expect(await eventually { !received.events(topic: UserTopic.created, userId: id).isEmpty })
                 let created = try #require(received.events(topic: UserTopic.created, userId: id).first)
                 #expect(created.key == id)
                 #expect(created.body["email"] as? String == "events@example.com")
@@ -575,7 +552,7 @@ struct UserServiceTests {
                 try await client.execute(uri: "/users/\(id)", method: .delete, headers: Self.json(token)) {
                     #expect($0.status == .ok)
                 }
-                #expect(await Self.eventually { !received.events(topic: UserTopic.deleted, userId: id).isEmpty })
+                #expect(await eventually { !received.events(topic: UserTopic.deleted, userId: id).isEmpty })
                 let deleted = try #require(received.events(topic: UserTopic.deleted, userId: id).first)
                 #expect(deleted.key == id)
                 #expect(deleted.body["type"] as? String == "user-deleted")
@@ -606,7 +583,7 @@ struct UserServiceTests {
             let (runtime, app) = try await Self.makeApp(["kafka.brokers": broker.bootstrap])
             let received = Received()
             let consumer = try Self.consumer(runtime, into: received)
-            try await Self.consuming(consumer) {
+            try await withRunning([consumer.run]) {
                 try await app.test(.router) { client in
                     try await broker.setDown(broker: 1)
                     // Registration does not depend on the broker.
@@ -618,8 +595,8 @@ struct UserServiceTests {
                     #expect(received.events(topic: UserTopic.created, userId: id).isEmpty)
 
                     try await broker.setUp(broker: 1)
-                    #expect(await Self.eventually { !received.events(topic: UserTopic.created, userId: id).isEmpty })
-                    #expect(try await Self.eventually(.seconds(10)) { try await Self.outbox(runtime).count() == 0 })
+                    #expect(await eventually { !received.events(topic: UserTopic.created, userId: id).isEmpty })
+                    #expect(try await eventually(.seconds(10)) { try await Self.outbox(runtime).count() == 0 })
                     try await Task.sleep(for: .seconds(1.5))
                     #expect(received.events(topic: UserTopic.created, userId: id).count == 1)
                 }
