@@ -15,6 +15,8 @@ let package = Package(
         .executable(name: "dev-broker", targets: ["DevBroker"]),
         .executable(name: "user-service", targets: ["UserService"]),
         .executable(name: "cart-service", targets: ["CartService"]),
+        .executable(name: "product-service", targets: ["ProductService"]),
+        .executable(name: "inventory-service", targets: ["InventoryService"]),
     ],
     dependencies: [
         // Hummingbird's default traits (swift-configuration integration, full Foundation) are not used.
@@ -127,6 +129,31 @@ let package = Package(
             path: "Services/Carts"
         ),
 
+        .executableTarget(
+            name: "ProductService",
+            dependencies: [
+                "MongoStore",
+                "ServiceAuth",
+                "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/Products"
+        ),
+        .executableTarget(
+            name: "InventoryService",
+            dependencies: [
+                "KafkaBus",
+                "MongoStore",
+                "ServiceAuth",
+                "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Inventory"
+        ),
+
         // Development tools.
         .executableTarget(
             name: "DevBroker",
@@ -202,6 +229,25 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             path: "Tests/CartServiceTests"
+        ),
+        .testTarget(
+            name: "ProductServiceTests",
+            dependencies: [
+                "ProductService",
+                "InventoryService",
+                "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/ProductServiceTests"
+        ),
+        .testTarget(
+            name: "InventoryServiceTests",
+            dependencies: [
+                "InventoryService",
+                "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/InventoryServiceTests"
         ),
     ]
 )

@@ -4,7 +4,7 @@
 /// Other engineers' scripts depend on these flags and defaults; change them only together with those scripts.
 struct DevBrokerOptions: Sendable {
     /// The topics every dev broker creates, with ``partitions`` partitions each.
-    static let standardTopics = ["user-created", "user-deleted", "payment-events"]
+    static let standardTopics = ["user-created", "user-deleted", "payment-events", "inventory-events"]
 
     /// `--brokers N`: number of mock brokers, ids `1...N` (default 1).
     var brokers = 1

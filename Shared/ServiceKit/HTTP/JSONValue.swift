@@ -1,6 +1,6 @@
 /// Any JSON value, so a peer's answer (the product JSON, the inventory JSON) can be passed through unchanged.
 /// Objects encode with their keys sorted, as the original's Go maps did.
-enum JSONValue: Codable, Sendable, Equatable {
+package enum JSONValue: Codable, Sendable, Equatable {
     case string(String)
     case integer(Int64)
     case number(Double)
@@ -16,7 +16,7 @@ enum JSONValue: Codable, Sendable, Equatable {
         init?(intValue: Int) { nil }
     }
 
-    init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         if let container = try? decoder.container(keyedBy: Key.self) {
             var object: [String: JSONValue] = [:]
             for key in container.allKeys { object[key.stringValue] = try container.decode(JSONValue.self, forKey: key) }
@@ -41,7 +41,7 @@ enum JSONValue: Codable, Sendable, Equatable {
         }
     }
 
-    func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         switch self {
         case .object(let object):
             var container = encoder.container(keyedBy: Key.self)
@@ -68,7 +68,7 @@ enum JSONValue: Codable, Sendable, Equatable {
     }
 
     /// The value as a number, when it is one.
-    var numberValue: Double? {
+    package var numberValue: Double? {
         switch self {
         case .integer(let value): Double(value)
         case .number(let value): value
@@ -77,7 +77,7 @@ enum JSONValue: Codable, Sendable, Equatable {
     }
 
     /// The member `key` of an object; `nil` otherwise.
-    subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         if case .object(let object) = self { return object[key] }
         return nil
     }

@@ -1,0 +1,59 @@
+import Hummingbird
+import KafkaBus
+import ServiceKit
+
+/// The inventory service's own settings.
+struct InventorySettings: Sendable {
+    /// `reservation.ttl.seconds` (`RESERVATION_TTL_SECONDS`), default 900.
+    var ttl: Duration = .seconds(900)
+    /// `reservation.sweep.interval.ms` (`RESERVATION_SWEEP_INTERVAL_MS`), default 5000.
+    var sweepInterval: Duration = .seconds(5)
+
+    init(runtime: ServiceRuntime) throws {
+        if let text = runtime.setting("reservation.ttl.seconds") {
+            guard let value = Int(text), value > 0 else {
+                throw ConfigurationError(key: "reservation.ttl.seconds", value: text, expected: "a positive integer")
+            }
+            self.ttl = .seconds(value)
+        }
+        if let text = runtime.setting("reservation.sweep.interval.ms") {
+            guard let value = Int(text), value > 0 else {
+                throw ConfigurationError(
+                    key: "reservation.sweep.interval.ms",
+                    value: text,
+                    expected: "a positive integer"
+                )
+            }
+            self.sweepInterval = .milliseconds(value)
+        }
+    }
+}
+
+/// Wires the inventory service: routes, the `payment-events` consumer, the outbox relay (`inventory-events`), the
+/// expiry sweeper and the store's indexes.
+/// - Parameter consumerGroup: the original's group id by default; tests pass a unique one.
+func buildApplication(
+    _ runtime: ServiceRuntime,
+    consumerGroup: String = PaymentEventsConsumer.originalGroup
+) async throws -> some ApplicationProtocol {
+    let settings = try InventorySettings(runtime: runtime)
+    let ledger = StockLedger(store: runtime.store)
+    let reservations = Reservations(store: runtime.store, ledger: ledger, ttl: settings.ttl)
+    let router = runtime.makeRouter()
+    InventoryController(ledger: ledger).addRoutes(to: router.protected)
+    ReservationController(reservations: reservations).addRoutes(to: router.protected)
+    let producer = try runtime.makeProducer()
+    let relay = try runtime.makeOutboxRelay(producer: producer)
+    let consumer = try PaymentEventsConsumer(reservations: reservations, notifyOutbox: { relay.notify() })
+        .makeConsumer(runtime: runtime, groupID: consumerGroup)
+    let sweeper = ReservationSweeper(
+        reservations: reservations,
+        interval: settings.sweepInterval,
+        logger: runtime.logger
+    )
+    return runtime.makeApplication(router: router, services: [producer, relay, consumer, sweeper]) {
+        try await ledger.prepare()
+        try await reservations.prepare()
+        try await Outbox.prepare(runtime.store)
+    }
+}

@@ -1,0 +1,98 @@
+import Hummingbird
+import Logging
+import ServiceAuth
+import ServiceKit
+
+/// The reservation routes (all protected; admin or service).
+///
+/// | method | path | body | success |
+/// |---|---|---|---|
+/// | POST | `/reserve` | `{orderId, items: [{productId, quantity}]}` | 201 reservation (200 for an order already reserved) |
+/// | GET | `/reservations/{id}` | | 200 reservation |
+///
+/// Reservation: `{reservationId, orderId, status, items, expiresAt, createdAt, success, message}`.
+/// Errors: 400 `validation_failed` / `invalid_id`, 401, 403, 404, 409 `insufficient_stock`, 503 `reservation_busy`.
+struct ReservationController: Sendable {
+    let reservations: Reservations
+
+    struct ReserveRequest: Decodable {
+        struct Item: Decodable {
+            var productId: String?
+            var quantity: Int?
+        }
+        var orderId: String?
+        var items: [Item]?
+    }
+
+    struct ReservationResponse: ResponseEncodable {
+        var reservationId: String
+        var orderId: String
+        var status: String
+        var items: [Reservation.Item]
+        var expiresAt: String
+        var createdAt: String
+        var success: Bool
+        var message: String
+
+        init(_ reservation: Reservation) {
+            self.reservationId = reservation.id
+            self.orderId = reservation.orderId
+            self.status = reservation.status.rawValue
+            self.items = reservation.items
+            self.expiresAt = rfc3339(reservation.expiresAt)
+            self.createdAt = rfc3339(reservation.createdAt)
+            self.success = reservation.status != .cancelled && reservation.status != .expired
+            self.message = "Reservation created successfully"
+        }
+    }
+
+    func addRoutes(to group: RouterGroup<ServiceRequestContext>) {
+        group.post("/reserve", use: self.reserve)
+        group.get("/reservations/:id", use: self.get)
+    }
+
+    @Sendable
+    func reserve(request: Request, context: ServiceRequestContext) async throws -> EditedResponse<ReservationResponse> {
+        _ = try context.requireRole(.service, .admin)
+        let body = try await request.decode(as: ReserveRequest.self, context: context)
+        guard let orderID = body.orderId, !orderID.isEmpty, orderID.utf8.count <= 128 else {
+            throw APIError.validation("orderId is required (at most 128 characters)")
+        }
+        guard let rawItems = body.items, !rawItems.isEmpty else { throw APIError.validation("items are required") }
+        guard rawItems.count <= 100 else { throw APIError.validation("at most 100 items per reservation") }
+        var items: [Reservation.Item] = []
+        var seen: Set<String> = []
+        for raw in rawItems {
+            let productID = try InventoryController.objectID(raw.productId, name: "productId")
+            guard let quantity = raw.quantity, quantity > 0 else {
+                throw APIError.validation("quantity must be a positive integer")
+            }
+            guard seen.insert(productID).inserted else {
+                throw APIError.validation("product \(productID) appears more than once")
+            }
+            items.append(.init(productId: productID, quantity: quantity))
+        }
+        switch try await self.reservations.reserve(orderID: orderID, items: items) {
+        case .created(let reservation):
+            context.logger.info(
+                "stock reserved",
+                metadata: ["reservation.id": "\(reservation.id)", "order.id": "\(orderID)"]
+            )
+            return EditedResponse(status: .created, response: ReservationResponse(reservation))
+        case .existing(let reservation):
+            return EditedResponse(status: .ok, response: ReservationResponse(reservation))
+        case .insufficient(let productID):
+            throw APIError.conflict("Insufficient inventory for product: \(productID)", code: "insufficient_stock")
+        case .busy:
+            throw APIError.unavailable("the reservation could not be completed; try again", code: "reservation_busy")
+        }
+    }
+
+    @Sendable
+    func get(request: Request, context: ServiceRequestContext) async throws -> ReservationResponse {
+        _ = try context.requireRole(.service, .admin)
+        let id = try context.parameters.require("id")
+        guard let reservation = try await self.reservations.find(id: id) else { throw APIError.notFound("reservation") }
+        return ReservationResponse(reservation)
+    }
+}

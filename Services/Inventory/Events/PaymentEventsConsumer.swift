@@ -1,0 +1,102 @@
+import Foundation
+import KafkaBus
+import Logging
+import MongoStore
+import ServiceKit
+
+/// The `payment-events` payload (contract §4), with the newer optional `eventId` / `type`.
+struct PaymentEvent: Decodable, Sendable {
+    var orderId: String?
+    var userId: String?
+    var reservationId: String?
+    var amount: Double?
+    var method: String?
+    var status: String
+    var eventId: String?
+    var type: String?
+}
+
+/// Applies payment outcomes to reservations: `success` commits (reserved → sold; a late success for an expired or
+/// cancelled reservation sells again or reports `reservation-lost`), `failed`/`failure` cancels (reserved →
+/// available), `refunded` changes no stock. Idempotent under redelivery and replay: every transition is guarded by
+/// the reservation's state and every stock step by its stage. Malformed events are logged and skipped; only
+/// transient store failures are thrown (the consumer retries the message in place).
+struct PaymentEventsConsumer: Sendable {
+    static let topic = "payment-events"
+    static let originalGroup = "inventory-consumer-group"
+
+    let reservations: Reservations
+    /// Wakes the outbox relay after a `reservation-lost` record was written.
+    let notifyOutbox: @Sendable () -> Void
+
+    func makeConsumer(runtime: ServiceRuntime, groupID: String = Self.originalGroup) throws -> KafkaBusConsumer {
+        try runtime.makeConsumer(groupID: groupID, topics: [Self.topic]) { message, logger in
+            try await self.handle(message, logger: logger)
+        }
+    }
+
+    func handle(_ message: KafkaBusMessage, logger: Logger) async throws {
+        guard let event = try? JSONDecoder().decode(PaymentEvent.self, from: Data(message.value)) else {
+            logger.warning("skipping an undecodable payment event", metadata: ["event.bytes": "\(message.value.count)"])
+            return
+        }
+        do {
+            try await self.apply(event, logger: logger)
+        } catch let error as MongoStoreError where !error.isRetriable && error.code != .shutdown {
+            logger.error("skipping a payment event the store refused", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func apply(_ event: PaymentEvent, logger: Logger) async throws {
+        var logger = logger
+        logger[metadataKey: "order.id"] = "\(event.orderId ?? "-")"
+        logger[metadataKey: "event.id"] = "\(event.eventId ?? "-")"
+        let reservation: Reservation?
+        if let id = event.reservationId, !id.isEmpty {
+            reservation = try await self.reservations.find(id: id)
+        } else if let orderID = event.orderId, !orderID.isEmpty {
+            reservation = try await self.reservations.find(orderID: orderID)
+        } else {
+            logger.warning("skipping a payment event without reservationId or orderId")
+            return
+        }
+        guard let reservation else {
+            logger.warning(
+                "payment event for an unknown reservation: skipped",
+                metadata: ["reservation.id": "\(event.reservationId ?? "-")"]
+            )
+            return
+        }
+        logger[metadataKey: "reservation.id"] = "\(reservation.id)"
+        switch event.status.lowercased() {
+        case "success":
+            let outcome = try await self.reservations.commit(id: reservation.id)
+            switch outcome {
+            case .notReady:
+                // Still being reserved: retry shortly (the consumer backs off and redelivers in place).
+                throw NotReady()
+            case .lost(let reason):
+                logger.error("paid order lost its stock: reservation-lost emitted", metadata: ["reason": "\(reason)"])
+                self.notifyOutbox()
+            default:
+                logger.info("payment success applied", metadata: ["outcome": "\(outcome)"])
+            }
+        case "failed", "failure":
+            let outcome = try await self.reservations.cancel(id: reservation.id)
+            if outcome == .notReady { throw NotReady() }
+            if case .alreadyFinal(.committed) = outcome {
+                logger.warning("payment failure for a committed reservation: refused, stock unchanged")
+            } else {
+                logger.info("payment failure applied", metadata: ["outcome": "\(outcome)"])
+            }
+        case "refunded":
+            logger.info("payment refunded: no stock change")
+        default:
+            logger.warning("skipping a payment event with an unknown status", metadata: ["status": "\(event.status)"])
+        }
+    }
+
+    struct NotReady: Error, CustomStringConvertible {
+        var description: String { "the reservation is still being made" }
+    }
+}

@@ -1,0 +1,339 @@
+import Foundation
+import Logging
+import MongoStore
+import ServiceKit
+
+/// The reservation lifecycle: reserve (all or nothing, keyed by order id), commit, cancel, expire, and the late
+/// commit of a reservation that already gave its stock back.
+///
+/// Every transition is a conditional update on the reservation's `status` and `stock` fields (so no transition
+/// leaves a final state and two actors cannot both win), which also records the stock movement now due; the
+/// movement itself is a series of idempotent per-item steps (``StockLedger``) and is marked done at the end. Any
+/// actor (the request, the payment consumer, the sweeper) may run or re-run the remaining steps of a movement it
+/// finds half-done, so a crash between steps is repaired by the next look.
+struct Reservations: Sendable {
+    let collection: MongoCollection<Reservation>
+    let ledger: StockLedger
+    let outbox: MongoCollection<OutboxRecord>
+    let ttl: Duration
+    /// How long a reservation may stay `reserving` before the sweeper considers its request dead and rolls it back.
+    let reservingGrace: Duration
+
+    init(store: MongoStore, ledger: StockLedger, ttl: Duration, reservingGrace: Duration = .seconds(30)) {
+        self.collection = store.collection("reservations", as: Reservation.self)
+        self.ledger = ledger
+        self.outbox = store.collection(Outbox.collectionName, as: OutboxRecord.self)
+        self.ttl = ttl
+        self.reservingGrace = reservingGrace
+    }
+
+    func prepare() async throws {
+        try await self.collection.createIndexes([
+            MongoIndex(keys: ["orderId": 1], unique: true),
+            MongoIndex(keys: ["status": 1, "expiresAt": 1]),
+            MongoIndex(keys: ["stock": 1]),
+        ])
+    }
+
+    func find(id: String) async throws -> Reservation? {
+        try await self.collection.findOne(["_id": .string(id)])
+    }
+
+    func find(orderID: String) async throws -> Reservation? {
+        try await self.collection.findOne(["orderId": .string(orderID)])
+    }
+
+    // MARK: - Reserve
+
+    enum ReserveOutcome: Equatable {
+        case created(Reservation)
+        case existing(Reservation)
+        case insufficient(productID: String)
+        case busy
+    }
+
+    /// Holds every item for `orderID`, or none. A second request for the same order (also a concurrent one) gets
+    /// the same reservation, holding stock once: the unique index on `orderId` admits one reservation document,
+    /// and only the request that inserted it moves stock.
+    func reserve(orderID: String, items: [Reservation.Item]) async throws -> ReserveOutcome {
+        for _ in 0..<50 {
+            let now = nowMillis()
+            let reservation = Reservation(
+                id: MongoObjectID().hex,
+                orderId: orderID,
+                status: .pending,
+                stock: .reserving,
+                items: items,
+                expiresAt: now + Int64(self.ttl.components.seconds * 1000)
+                    + Int64(self.ttl.components.attoseconds / 1_000_000_000_000_000),
+                createdAt: now,
+                updatedAt: now
+            )
+            do {
+                try await self.collection.insert(reservation)
+            } catch let error as MongoStoreError where error.code == .duplicateKey {
+                // Another request owns this order's reservation: wait until it has finished holding, then answer
+                // with it; if it failed (and was removed), try again ourselves.
+                if let existing = try await self.settled(orderID: orderID) { return .existing(existing) }
+                continue
+            }
+            return try await self.hold(reservation)
+        }
+        return .busy
+    }
+
+    /// The order's reservation once it is past `reserving`; `nil` when there is none (anymore).
+    private func settled(orderID: String) async throws -> Reservation? {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            guard let existing = try await self.find(orderID: orderID) else { return nil }
+            if existing.stock != .reserving { return existing }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw APIError.unavailable(
+            "the reservation for this order is still being made; try again",
+            code: "reservation_busy"
+        )
+    }
+
+    private func hold(_ reservation: Reservation) async throws -> ReserveOutcome {
+        for item in reservation.items {
+            guard try await self.ledger.hold(reservation.id, item) else {
+                try await self.abandon(reservation)
+                return .insufficient(productID: item.productId)
+            }
+        }
+        if let held = try await self.collection.findOneAndUpdate(
+            ["_id": .string(reservation.id), "stock": "reserving"],
+            ["$set": ["stock": "held", "updatedAt": .int(nowMillis())]]
+        ) {
+            return .created(held)
+        }
+        // The sweeper took it for dead meanwhile (it took longer than the grace) and rolled it back.
+        return .busy
+    }
+
+    /// Gives back whatever a failed or dead `reserving` reservation holds and removes it, so the order may try again.
+    func abandon(_ reservation: Reservation) async throws {
+        for item in reservation.items {
+            try await self.ledger.release(reservation.id, item)
+        }
+        try await self.collection.deleteOne(["_id": .string(reservation.id), "stock": "reserving"])
+    }
+
+    // MARK: - Transitions
+
+    /// Moves a PENDING, fully held reservation to `status`, recording the movement due; returns it then.
+    private func transition(
+        _ id: String,
+        to status: Reservation.Status,
+        stock: Reservation.Stock
+    ) async throws
+        -> Reservation?
+    {
+        try await self.collection.findOneAndUpdate(
+            ["_id": .string(id), "status": "PENDING", "stock": "held"],
+            [
+                "$set": [
+                    "status": .string(status.rawValue), "stock": .string(stock.rawValue),
+                    "updatedAt": .int(nowMillis()),
+                ]
+            ]
+        )
+    }
+
+    /// Runs the remaining steps of the movement a reservation is in (`selling`, `releasing`) and marks it done.
+    /// Idempotent. Returns the reservation afterwards.
+    @discardableResult
+    func finishMovement(_ reservation: Reservation) async throws -> Reservation {
+        let done: Reservation.Stock
+        switch reservation.stock {
+        case .selling:
+            for item in reservation.items { try await self.ledger.sell(reservation.id, item) }
+            done = .sold
+        case .releasing:
+            for item in reservation.items { try await self.ledger.release(reservation.id, item) }
+            done = .released
+        default:
+            return reservation
+        }
+        if let updated = try await self.collection.findOneAndUpdate(
+            ["_id": .string(reservation.id), "stock": .string(reservation.stock.rawValue)],
+            ["$set": ["stock": .string(done.rawValue), "updatedAt": .int(nowMillis())]]
+        ) {
+            return updated
+        }
+        return try await self.find(id: reservation.id) ?? reservation
+    }
+
+    enum CommitOutcome: Equatable {
+        case committed
+        case alreadyCommitted
+        case lateCommitted
+        case lost(reason: String)
+        case alreadyLost
+        case notFound
+        /// Still being reserved (cannot be: payment follows the reserve answer); retry later.
+        case notReady
+    }
+
+    /// Payment succeeded: PENDING → COMMITTED (reserved → sold). For an EXPIRED or CANCELLED reservation, sells the
+    /// same items again from available stock if every one is there (directly to sold); otherwise records the loss and
+    /// writes a `reservation-lost` event to the outbox.
+    func commit(id: String) async throws -> CommitOutcome {
+        if let moved = try await self.transition(id, to: .committed, stock: .selling) {
+            try await self.finishMovement(moved)
+            return .committed
+        }
+        guard var reservation = try await self.find(id: id) else { return .notFound }
+        switch reservation.status {
+        case .committed:
+            if reservation.stock == .reselling { return try await self.resell(reservation) }
+            try await self.finishMovement(reservation)
+            return .alreadyCommitted
+        case .pending:
+            return .notReady
+        case .expired, .cancelled:
+            if reservation.outcome == "lost" { return .alreadyLost }
+            if reservation.stock == .releasing { reservation = try await self.finishMovement(reservation) }
+            if reservation.stock == .released {
+                guard
+                    let claimed = try await self.collection.findOneAndUpdate(
+                        ["_id": .string(id), "stock": "released", "outcome": ["$exists": false]],
+                        ["$set": ["stock": "reselling", "updatedAt": .int(nowMillis())]]
+                    )
+                else { return try await self.commit(id: id) }  // changed under us: look again
+                reservation = claimed
+            }
+            guard reservation.stock == .reselling else { return .notReady }
+            return try await self.resell(reservation)
+        }
+    }
+
+    /// The late commit: sell every item from available stock, or none and report the loss.
+    private func resell(_ reservation: Reservation) async throws -> CommitOutcome {
+        var sold: [Reservation.Item] = []
+        for item in reservation.items {
+            if try await self.ledger.resell(reservation.id, item) {
+                sold.append(item)
+                continue
+            }
+            for done in sold { try await self.ledger.unsell(reservation.id, done) }
+            let reason =
+                "insufficient stock for product \(item.productId) after the reservation was \(reservation.status.rawValue.lowercased())"
+            // The event first (a deterministic id: a retry rewrites the same record, consumers deduplicate on it),
+            // then the mark that ends the attempt.
+            try await self.appendLostEvent(reservation, reason: reason)
+            _ = try await self.collection.updateOne(
+                ["_id": .string(reservation.id), "stock": "reselling"],
+                ["$set": ["stock": "released", "outcome": "lost", "updatedAt": .int(nowMillis())]]
+            )
+            return .lost(reason: reason)
+        }
+        _ = try await self.collection.updateOne(
+            ["_id": .string(reservation.id), "stock": "reselling"],
+            [
+                "$set": [
+                    "status": "COMMITTED", "stock": "sold", "outcome": "late-commit", "updatedAt": .int(nowMillis()),
+                ]
+            ]
+        )
+        return .lateCommitted
+    }
+
+    static let eventsTopic = "inventory-events"
+
+    private func appendLostEvent(_ reservation: Reservation, reason: String) async throws {
+        let eventID = "reservation-lost-\(reservation.id)"
+        let event = ReservationLostEvent(
+            type: "reservation-lost",
+            eventId: eventID,
+            orderId: reservation.orderId,
+            reservationId: reservation.id,
+            reason: reason,
+            occurredAt: rfc3339(nowMillis())
+        )
+        let record = OutboxRecord(
+            id: eventID,
+            topic: Self.eventsTopic,
+            key: reservation.orderId,
+            payload: String(decoding: try StorefrontJSON.encoder().encode(event), as: UTF8.self),
+            createdAt: nowMillis(),
+            sequence: 0,
+            requestId: CurrentRequest.id
+        )
+        do {
+            try await self.outbox.insert(record)
+        } catch let error as MongoStoreError where error.code == .duplicateKey {
+            // Written by an earlier attempt and not yet published: nothing to add.
+        }
+    }
+
+    enum CancelOutcome: Equatable {
+        case cancelled
+        case alreadyFinal(Reservation.Status)
+        case notFound
+        case notReady
+    }
+
+    /// Payment failed: PENDING → CANCELLED (reserved → available). Refused for COMMITTED.
+    func cancel(id: String) async throws -> CancelOutcome {
+        if let moved = try await self.transition(id, to: .cancelled, stock: .releasing) {
+            try await self.finishMovement(moved)
+            return .cancelled
+        }
+        guard let reservation = try await self.find(id: id) else { return .notFound }
+        if reservation.status == .pending { return .notReady }
+        try await self.finishMovement(reservation)
+        return .alreadyFinal(reservation.status)
+    }
+
+    // MARK: - Sweeping
+
+    /// One sweeper pass: expires PENDING reservations past `expiresAt`, finishes movements left half-done, and rolls
+    /// back `reserving` reservations whose request died. Returns how many reservations it expired.
+    @discardableResult
+    func sweep(logger: Logger) async throws -> Int {
+        let now = nowMillis()
+        var expired = 0
+        for candidate in try await self.collection.find(
+            ["status": "PENDING", "stock": "held", "expiresAt": ["$lte": .int(now)]],
+            limit: 200
+        ) {
+            if let moved = try await self.transition(candidate.id, to: .expired, stock: .releasing) {
+                try await self.finishMovement(moved)
+                expired += 1
+                logger.info(
+                    "reservation expired; stock released",
+                    metadata: ["reservation.id": "\(moved.id)", "order.id": "\(moved.orderId)"]
+                )
+            }
+        }
+        for stuck in try await self.collection.find(["stock": ["$in": ["selling", "releasing"]]], limit: 200) {
+            try await self.finishMovement(stuck)
+        }
+        let graceMillis = Int64(self.reservingGrace.components.seconds * 1000)
+        for dead in try await self.collection.find(
+            ["stock": "reserving", "updatedAt": ["$lte": .int(now - graceMillis)]],
+            limit: 200
+        ) {
+            logger.warning(
+                "rolling back a reservation whose request did not finish",
+                metadata: ["reservation.id": "\(dead.id)"]
+            )
+            try await self.abandon(dead)
+        }
+        return expired
+    }
+}
+
+/// The `inventory-events` payload telling the order service that a paid order's stock is gone (its reservation had
+/// expired or was cancelled and stock no longer allows selling the items), so it must fail the order and refund.
+struct ReservationLostEvent: Codable, Sendable, Equatable {
+    var type: String
+    var eventId: String
+    var orderId: String
+    var reservationId: String
+    var reason: String
+    var occurredAt: String
+}

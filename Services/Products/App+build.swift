@@ -1,0 +1,16 @@
+import Hummingbird
+import ServiceKit
+
+/// Wires the product service: its routes and, at startup, the collection's indexes.
+/// - Parameter runtime: configuration, store and peer client (reads `INVENTORY_URL` and `HTTP_CLIENT_TIMEOUT_MS`
+///   through it). The product service neither produces nor consumes Kafka events.
+func buildApplication(_ runtime: ServiceRuntime) async throws -> some ApplicationProtocol {
+    let router = runtime.makeRouter()
+    let repository = MongoProductRepository(store: runtime.store)
+    let inventory = InventoryClient(client: runtime.client, logger: runtime.logger)
+    ProductController(repository: repository, inventory: inventory, logger: runtime.logger)
+        .addRoutes(to: router.protected)
+    return runtime.makeApplication(router: router) {
+        try await repository.prepare()
+    }
+}
