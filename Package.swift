@@ -17,6 +17,9 @@ let package = Package(
         .executable(name: "cart-service", targets: ["CartService"]),
         .executable(name: "product-service", targets: ["ProductService"]),
         .executable(name: "inventory-service", targets: ["InventoryService"]),
+        .executable(name: "order-service", targets: ["OrderService"]),
+        .executable(name: "payment-service", targets: ["PaymentService"]),
+        .executable(name: "notification-service", targets: ["NotificationService"]),
     ],
     dependencies: [
         // Hummingbird's default traits (swift-configuration integration, full Foundation) are not used.
@@ -154,6 +157,52 @@ let package = Package(
             path: "Services/Inventory"
         ),
 
+        .executableTarget(
+            name: "OrderService",
+            dependencies: [
+                "KafkaBus",
+                "MongoStore",
+                "ServiceAuth",
+                "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Orders"
+        ),
+        .executableTarget(
+            name: "PaymentService",
+            dependencies: [
+                "KafkaBus",
+                "MongoStore",
+                "ServiceAuth",
+                "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Payments"
+        ),
+        .executableTarget(
+            name: "NotificationService",
+            dependencies: [
+                "KafkaBus",
+                "MongoStore",
+                "ServiceAuth",
+                "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Services/Notifications"
+        ),
+
         // Development tools.
         .executableTarget(
             name: "DevBroker",
@@ -248,6 +297,39 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             path: "Tests/InventoryServiceTests"
+        ),
+        .testTarget(
+            name: "OrderServiceTests",
+            dependencies: [
+                "OrderService",
+                "PaymentService",
+                "InventoryService",
+                "ProductService",
+                "CartService",
+                "UserService",
+                "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/OrderServiceTests"
+        ),
+        .testTarget(
+            name: "PaymentServiceTests",
+            dependencies: [
+                "PaymentService",
+                "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/PaymentServiceTests"
+        ),
+        .testTarget(
+            name: "NotificationServiceTests",
+            dependencies: [
+                "NotificationService",
+                "UserService",
+                "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            path: "Tests/NotificationServiceTests"
         ),
     ]
 )

@@ -97,6 +97,27 @@ struct CartConcurrencyTests {
         }
     }
 
+    @Test("an add changes only its own cart, also when another cart already holds the same product")
+    func addTouchesOnlyItsOwnCart() async throws {
+        let runtime = try await TestRuntimes.make(.cart)
+        let repository = MongoCartRepository(store: runtime.store)
+        let (first, second, product) = (CartTests.newID(), CartTests.newID(), CartTests.newID())
+        #expect(
+            try await repository.add(userID: first, productID: product, quantity: 1, limit: 10) == .added(quantity: 1)
+        )
+        #expect(try await repository.createEmptyCart(userID: second))
+        // The conditional update must match the second cart only (dev-store gap 16 made it change the first).
+        #expect(
+            try await repository.add(userID: second, productID: product, quantity: 2, limit: 10) == .added(quantity: 2)
+        )
+        #expect(
+            try await repository.add(userID: second, productID: product, quantity: 3, limit: 10) == .added(quantity: 5)
+        )
+        #expect(try await repository.cart(userID: first)?.items[product]?.quantity == 1)
+        #expect(try await repository.cart(userID: second)?.items[product]?.quantity == 5)
+        await runtime.store.close()
+    }
+
     @Test("the conditional update itself: the store admits an add only while the total stays within the limit")
     func repositoryCap() async throws {
         let runtime = try await TestRuntimes.make(.cart)

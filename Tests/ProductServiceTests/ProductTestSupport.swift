@@ -1,4 +1,3 @@
-import ServiceKit
 import Foundation
 import Hummingbird
 import HummingbirdTesting

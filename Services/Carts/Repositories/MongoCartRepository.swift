@@ -32,9 +32,13 @@ struct MongoCartRepository: CartRepository {
         let path = "items.\(productID).quantity"
         // Admit the add only while the product is absent or its quantity is at most `limit - quantity`: the check and
         // the increment are one atomic findAndModify, so concurrent adds can neither lose an update nor overshoot.
+        // `$and` around the `$or`: on the dev store an update whose filter is `{_id, $or}` loses the `_id` condition
+        // and changes another cart (docs/dev-store-gaps.md, gap 16).
         let filter: MongoDocument = [
-            "_id": .string(userID),
-            "$or": [[path: ["$exists": false]], [path: ["$lte": .int(limit - quantity)]]],
+            "$and": [
+                ["_id": .string(userID)],
+                ["$or": [[path: ["$exists": false]], [path: ["$lte": .int(limit - quantity)]]]],
+            ]
         ]
         let update: MongoDocument = ["$inc": [path: .int(quantity)], "$set": ["updatedAt": .int(Cart.now())]]
         for _ in 0..<Self.attempts {

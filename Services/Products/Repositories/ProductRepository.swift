@@ -96,11 +96,16 @@ struct MongoProductRepository: ProductRepository {
         }
         if let text = query.text {
             let pattern = MongoValue.string(Self.escapeRegex(text))
+            // Inside `$and`, so the `$or` can never escape the other conditions (docs/dev-store-gaps.md, gap 16).
             filter.append(
-                "$or",
+                "$and",
                 [
-                    ["$expr": ["$regexMatch": ["input": "$name", "regex": pattern, "options": "i"]]],
-                    ["$expr": ["$regexMatch": ["input": "$description", "regex": pattern, "options": "i"]]],
+                    [
+                        "$or": [
+                            ["$expr": ["$regexMatch": ["input": "$name", "regex": pattern, "options": "i"]]],
+                            ["$expr": ["$regexMatch": ["input": "$description", "regex": pattern, "options": "i"]]],
+                        ]
+                    ]
                 ]
             )
         }

@@ -1,0 +1,70 @@
+import Hummingbird
+import KafkaBus
+import ServiceKit
+
+/// Wires the notification service: its routes, the three event consumers, the delivery loop and the store.
+/// - Parameters:
+///   - runtime: configuration, store, peer client and Kafka factories (reads `USER_URL`, the `NOTIFICATION_*`,
+///     `SMTP_*` and `KAFKA_*` keys through it).
+///   - consumerGroups: the original's group ids by default; tests pass unique ones.
+///   - sender: how messages go out; by default from the configuration (``makeSender(_:)``).
+/// - Throws: ``ConfigurationError`` for a malformed `NOTIFICATION_*` value or a set `SMTP_HOST` (SMTP delivery is not
+///   implemented yet); `KafkaBusError` `.configuration` when the consumers cannot be created.
+func buildApplication(
+    _ runtime: ServiceRuntime,
+    consumerGroups: NotificationEventsConsumer.Groups = .original,
+    sender: (any NotificationSender)? = nil
+) async throws -> some ApplicationProtocol {
+    let router = runtime.makeRouter()
+    let repository = NotificationRepository(store: runtime.store)
+    NotificationController(repository: repository).addRoutes(to: router.protected)
+    let delivery = NotificationDelivery(
+        repository: repository,
+        sender: try sender ?? makeSender(runtime),
+        directory: UserDirectory(client: runtime.client),
+        policy: try deliveryPolicy(runtime),
+        logger: runtime.logger
+    )
+    let consumers = try NotificationEventsConsumer(repository: repository).makeConsumers(
+        runtime: runtime,
+        groups: consumerGroups
+    )
+    return runtime.makeApplication(router: router, services: consumers + [delivery]) {
+        try await repository.prepare()
+    }
+}
+
+/// The sender the configuration asks for: ``LogSender`` when `SMTP_HOST` is unset.
+///
+/// SMTP delivery (`SMTP_HOST`, `SMTP_PORT`, `SMTP_USERNAME`, `SMTP_PASSWORD`, `SMTP_FROM`) is not implemented in this
+/// version. Rather than pretend to send e-mail, the service refuses to start when `SMTP_HOST` is set.
+/// - Throws: ``ConfigurationError`` when `SMTP_HOST` is set.
+func makeSender(_ runtime: ServiceRuntime) throws -> any NotificationSender {
+    if let host = runtime.setting("smtp.host"), !host.isEmpty {
+        throw ConfigurationError(
+            key: "smtp.host",
+            value: host,
+            expected: "unset: SMTP delivery is not implemented in this version (unset SMTP_HOST to log notifications)"
+        )
+    }
+    return LogSender(logger: runtime.logger)
+}
+
+/// The delivery policy from `NOTIFICATION_MAX_ATTEMPTS`, `NOTIFICATION_RETRY_BASE_MS`,
+/// `NOTIFICATION_POLL_INTERVAL_MS` and `NOTIFICATION_LEASE_MS` (see ``DeliveryPolicy``).
+/// - Throws: ``ConfigurationError`` when a value is not a positive integer.
+func deliveryPolicy(_ runtime: ServiceRuntime) throws -> DeliveryPolicy {
+    func positive(_ key: String) throws -> Int64? {
+        guard let text = runtime.setting(key) else { return nil }
+        guard let value = Int64(text), value > 0, value <= 86_400_000 else {
+            throw ConfigurationError(key: key, value: text, expected: "a positive integer")
+        }
+        return value
+    }
+    var policy = DeliveryPolicy()
+    if let value = try positive("notification.max.attempts") { policy.maxAttempts = Int(min(value, 1000)) }
+    if let value = try positive("notification.retry.base.ms") { policy.retryBase = value }
+    if let value = try positive("notification.poll.interval.ms") { policy.pollInterval = value }
+    if let value = try positive("notification.lease.ms") { policy.lease = value }
+    return policy
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// How often and how patiently notifications are delivered.
+///
+/// Keys: `notification.max.attempts` (`NOTIFICATION_MAX_ATTEMPTS`, default 5), `notification.retry.base.ms`
+/// (`NOTIFICATION_RETRY_BASE_MS`, default 2000: the wait after the first failure, doubled after each further one, at
+/// most 10 minutes), `notification.poll.interval.ms` (`NOTIFICATION_POLL_INTERVAL_MS`, default 1000: how often the loop
+/// looks for due notifications) and `notification.lease.ms` (`NOTIFICATION_LEASE_MS`, default 60000: how long an
+/// attempt holds a notification before another may take it over, e.g. after a crash).
+struct DeliveryPolicy: Sendable {
+    var maxAttempts = 5
+    var retryBase: Int64 = 2000
+    var retryCap: Int64 = 600_000
+    var pollInterval: Int64 = 1000
+    var lease: Int64 = 60_000
+
+    /// The wait after the `attempts`-th failed attempt.
+    func backoff(afterAttempts attempts: Int) -> Int64 {
+        let exponent = min(max(attempts - 1, 0), 30)
+        return min(self.retryBase.multipliedReportingOverflow(by: Int64(1) << exponent).partialValue, self.retryCap)
+    }
+}
+
+/// The delivery loop (a `Service`): claims due notifications one at a time, finds the recipient, sends, and records
+/// the outcome honestly: SENT, SKIPPED (no recipient), FAILED with the error and the attempt count (retried with
+/// exponential backoff until `maxAttempts`, then final). Runs beside the consumers, so they never wait for a relay.
+final class NotificationDelivery: Service, Sendable {
+    static let subject = "Notification from Storefront"
+
+    let repository: NotificationRepository
+    let sender: any NotificationSender
+    let directory: UserDirectory
+    let policy: DeliveryPolicy
+    let logger: Logger
+
+    init(
+        repository: NotificationRepository,
+        sender: any NotificationSender,
+        directory: UserDirectory,
+        policy: DeliveryPolicy,
+        logger: Logger
+    ) {
+        self.repository = repository
+        self.sender = sender
+        self.directory = directory
+        self.policy = policy
+        self.logger = logger
+    }
+
+    /// Delivers until graceful shutdown or cancellation.
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                await self.deliverDue()
+                try await Task.sleep(for: .milliseconds(self.policy.pollInterval))
+            }
+        }
+    }
+
+    /// Delivers every notification that is due now. Store failures are logged (the next pass tries again).
+    /// - Returns: how many attempts were made.
+    @discardableResult
+    func deliverDue() async -> Int {
+        // One pass delivers what was due when it started: a notification whose retry falls due during the pass
+        // waits for the next pass, instead of being retried again and again inside this one.
+        let passStart = NotificationRecord.now()
+        var count = 0
+        while !Task.isCancelled {
+            let claimed: NotificationRecord?
+            do {
+                claimed = try await self.repository.claimDue(now: passStart, lease: self.policy.lease)
+            } catch {
+                self.logger.warning("notification delivery: store unavailable", metadata: ["error": "\(error)"])
+                return count
+            }
+            guard let claimed else { return count }
+            count += 1
+            await self.attempt(claimed)
+        }
+        return count
+    }
+
+    /// One attempt for a claimed notification.
+    private func attempt(_ notification: NotificationRecord) async {
+        var logger = self.logger
+        logger[metadataKey: "notification.id"] = "\(notification.id)"
+        logger[metadataKey: "notification.attempt"] = "\(notification.attempts)"
+        var email = notification.email
+        do {
+            if email == nil {
+                switch try await self.directory.email(of: notification.userId) {
+                case .found(let found):
+                    email = found
+                case .notFound:
+                    logger.warning("notification skipped: the user does not exist and the event had no e-mail")
+                    try await self.repository.markSkipped(notification, reason: "user not found: no recipient")
+                    return
+                }
+            }
+            guard let email else { return }
+            try await self.sender.send(
+                OutgoingMessage(
+                    to: email,
+                    subject: Self.subject,
+                    body: notification.message,
+                    notificationID: notification.id
+                )
+            )
+            try await self.repository.markSent(
+                notification,
+                email: email,
+                channel: self.sender.channel,
+                now: NotificationRecord.now()
+            )
+            logger.info("notification sent", metadata: ["notification.channel": "\(self.sender.channel)"])
+        } catch {
+            let reason = String("\(error)".prefix(500))
+            let final = notification.attempts >= self.policy.maxAttempts
+            let retryAt =
+                final ? nil : NotificationRecord.now() + self.policy.backoff(afterAttempts: notification.attempts)
+            logger.warning(
+                final ? "notification failed for good" : "notification attempt failed; will retry",
+                metadata: ["error": "\(reason)"]
+            )
+            do {
+                try await self.repository.markFailed(notification, error: reason, email: email, retryAt: retryAt)
+            } catch {
+                // The claim lapses after the lease; the attempt is then retried.
+                logger.warning("could not record a failed attempt", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Hummingbird
+import KafkaBus
+import ServiceKit
+
+/// The order service's own settings.
+struct OrderSettings: Sendable {
+    /// `order.pending.timeout.seconds` (`ORDER_PENDING_TIMEOUT_SECONDS`), default 300: how long an order may stay
+    /// `pending` before the sweeper settles it with the payment service.
+    var pendingTimeout: Duration = .seconds(300)
+    /// `order.sweep.interval.ms` (`ORDER_SWEEP_INTERVAL_MS`), default 5000.
+    var sweepInterval: Duration = .seconds(5)
+    /// `order.payment.attempts` (`ORDER_PAYMENT_ATTEMPTS`), default 3: tries of `POST /payments` on 503/timeout.
+    var paymentAttempts = 3
+    /// How long an `Idempotency-Key` is remembered: 24 h, in milliseconds.
+    var idempotencyTTL: Int64 = 24 * 3600 * 1000
+    /// After how long a key still `processing` is considered abandoned (its request died): longer than any request
+    /// can take (every payment attempt at the full HTTP timeout, plus the other calls), at least 2 minutes.
+    var idempotencyStaleMillis: Int64 = 120_000
+
+    init(runtime: ServiceRuntime) throws {
+        if let value = try Self.positive(runtime, "order.pending.timeout.seconds") {
+            self.pendingTimeout = .seconds(value)
+        }
+        if let value = try Self.positive(runtime, "order.sweep.interval.ms") {
+            self.sweepInterval = .milliseconds(value)
+        }
+        if let value = try Self.positive(runtime, "order.payment.attempts") { self.paymentAttempts = value }
+        let timeout = runtime.configuration.httpClientTimeout.components.seconds * 1000
+        self.idempotencyStaleMillis = max(120_000, Int64(self.paymentAttempts + 6) * timeout * 2)
+    }
+
+    private static func positive(_ runtime: ServiceRuntime, _ key: String) throws -> Int? {
+        guard let text = runtime.setting(key) else { return nil }
+        guard let value = Int(text), value > 0 else {
+            throw ConfigurationError(key: key, value: text, expected: "a positive integer")
+        }
+        return value
+    }
+}
+
+/// Wires the order service: routes, the `payment-events` and `inventory-events` consumers, the pending-order sweeper
+/// and the store's indexes.
+/// - Parameter consumerGroups: the original's group ids by default; tests pass unique ones.
+func buildApplication(
+    _ runtime: ServiceRuntime,
+    consumerGroups: OrderEvents.Groups = .original
+) async throws -> some ApplicationProtocol {
+    let settings = try OrderSettings(runtime: runtime)
+    let repository = OrderRepository(store: runtime.store)
+    let peers = Peers(client: runtime.client, logger: runtime.logger)
+    let router = runtime.makeRouter()
+    OrderController(repository: repository, peers: peers, settings: settings).addRoutes(to: router.protected)
+    let consumers = try OrderEvents(repository: repository, peers: peers)
+        .makeConsumers(runtime: runtime, groups: consumerGroups)
+    let sweeper = PendingOrderSweeper(
+        repository: repository,
+        peers: peers,
+        timeout: settings.pendingTimeout,
+        interval: settings.sweepInterval,
+        logger: runtime.logger
+    )
+    return runtime.makeApplication(router: router, services: consumers + [sweeper]) {
+        try await repository.prepare()
+    }
+}

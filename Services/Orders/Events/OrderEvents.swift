@@ -1,0 +1,205 @@
+import Foundation
+import KafkaBus
+import Logging
+import MongoStore
+import ServiceKit
+import ServiceLifecycle
+
+/// Applies `payment-events` and `inventory-events` to orders. Every change is a guarded transition, so redelivery,
+/// replay from the earliest offset and late events all end in the same state; malformed events are logged and
+/// skipped; only transient store failures are thrown (the consumer retries the message in place).
+///
+/// `payment-events` (group `order-service-payment-group`):
+/// - `success`: pending → confirmed, then the cart is cleared (best effort). For an order already `failed` or
+///   `cancelled` (payment outcome unknown at the time, or cancelled while paying) the charge is refunded.
+/// - `failed` / `failure` (the original's word): pending → failed.
+/// - `refunded`: confirmed | cancelled → refunded.
+///
+/// `inventory-events` `reservation-lost` (group `order-service-inventory-group`): pending | confirmed → failed, and
+/// every successful payment of the order is refunded.
+struct OrderEvents: Sendable {
+    static let paymentTopic = "payment-events"
+    static let inventoryTopic = "inventory-events"
+
+    struct Groups: Sendable {
+        var payment: String
+        var inventory: String
+
+        static var original: Groups {
+            Groups(payment: "order-service-payment-group", inventory: "order-service-inventory-group")
+        }
+    }
+
+    let repository: OrderRepository
+    let peers: Peers
+
+    func makeConsumers(runtime: ServiceRuntime, groups: Groups) throws -> [KafkaBusConsumer] {
+        [
+            try runtime.makeConsumer(groupID: groups.payment, topics: [Self.paymentTopic]) { message, logger in
+                try await Self.transient(logger) { try await self.handlePayment(message.value, logger: logger) }
+            },
+            try runtime.makeConsumer(groupID: groups.inventory, topics: [Self.inventoryTopic]) { message, logger in
+                try await Self.transient(logger) { try await self.handleInventory(message.value, logger: logger) }
+            },
+        ]
+    }
+
+    struct PaymentEvent: Decodable {
+        var orderId: String?
+        var status: String?
+        var eventId: String?
+    }
+
+    struct InventoryEvent: Decodable {
+        var type: String?
+        var orderId: String?
+        var reason: String?
+    }
+
+    func handlePayment(_ bytes: [UInt8], logger: Logger) async throws {
+        guard let event = try? JSONDecoder().decode(PaymentEvent.self, from: Data(bytes)),
+            let orderID = event.orderId, let id = MongoObjectID(orderID), let status = event.status
+        else {
+            logger.warning("skipping a payment event without a valid orderId and status")
+            return
+        }
+        var logger = logger
+        logger[metadataKey: "order.id"] = "\(orderID)"
+        logger[metadataKey: "event.id"] = "\(event.eventId ?? "-")"
+        switch status.lowercased() {
+        case "success":
+            if let order = try await self.repository.transition(id, from: [.pending], to: .confirmed) {
+                logger.info("order confirmed")
+                await self.peers.clearCart(order.userId)
+                return
+            }
+            guard let order = try await self.repository.find(orderID) else {
+                logger.info("payment event for an unknown order: skipped")
+                return
+            }
+            if order.status == .failed || order.status == .cancelled {
+                // Charged for an order that is no longer going ahead: give the money back.
+                do {
+                    let count = try await self.peers.refundAll(orderID: orderID)
+                    logger.warning(
+                        "payment success for a \(order.status.rawValue) order: refunded",
+                        metadata: ["refunds": "\(count)"]
+                    )
+                } catch {
+                    logger.error(
+                        "payment success for a \(order.status.rawValue) order: refund failed",
+                        metadata: ["error": "\(error)"]
+                    )
+                }
+            }
+        case "failed", "failure":
+            if try await self.repository.transition(id, from: [.pending], to: .failed, reason: "payment failed") != nil
+            {
+                logger.info("order failed: payment failed")
+            }
+        case "refunded":
+            if try await self.repository.transition(id, from: [.confirmed, .cancelled], to: .refunded) != nil {
+                logger.info("order refunded")
+            }
+        default:
+            logger.warning("skipping a payment event with an unknown status", metadata: ["status": "\(status)"])
+        }
+    }
+
+    func handleInventory(_ bytes: [UInt8], logger: Logger) async throws {
+        guard let event = try? JSONDecoder().decode(InventoryEvent.self, from: Data(bytes)),
+            event.type == "reservation-lost"
+        else { return }
+        guard let orderID = event.orderId, let id = MongoObjectID(orderID) else {
+            logger.warning("skipping a reservation-lost event without a valid orderId")
+            return
+        }
+        var logger = logger
+        logger[metadataKey: "order.id"] = "\(orderID)"
+        let reason = "stock lost after payment: \(event.reason ?? "reservation lost")"
+        if try await self.repository.transition(id, from: [.pending, .confirmed], to: .failed, reason: reason) != nil {
+            logger.error("order failed: its reservation was lost")
+        }
+        guard let order = try await self.repository.find(orderID), order.status == .failed else { return }
+        do {
+            let count = try await self.peers.refundAll(orderID: orderID)
+            logger.warning("reservation lost: payment refunded", metadata: ["refunds": "\(count)"])
+        } catch {
+            logger.error("reservation lost: refund failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Runs `body`; rethrows only errors worth retrying, logs and swallows the rest.
+    private static func transient(_ logger: Logger, _ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as MongoStoreError where !error.isRetriable && error.code != .shutdown {
+            logger.error("skipping an event the store refused", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// Nothing stays `pending` forever: every `interval`, each order pending for longer than `timeout` is settled by
+/// asking the payment service (`GET /payments?orderId=`): a successful payment confirms it (and clears the cart);
+/// none, or only failed ones, fails it and releases its reservation. When the payment service cannot be asked, the
+/// order waits for the next pass. Stops on graceful shutdown.
+struct PendingOrderSweeper: Service {
+    let repository: OrderRepository
+    let peers: Peers
+    let timeout: Duration
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await self.sweep()
+                } catch {
+                    self.logger.warning("pending-order sweep failed; retrying", metadata: ["error": "\(error)"])
+                }
+                try await Task.sleep(for: self.interval)
+            }
+        }
+    }
+
+    /// One pass. Returns how many orders it settled.
+    @discardableResult
+    func sweep() async throws -> Int {
+        let timeoutMillis =
+            self.timeout.components.seconds * 1000 + self.timeout.components.attoseconds / 1_000_000_000_000_000
+        var settled = 0
+        for order in try await self.repository.pending(createdBefore: nowMillis() - timeoutMillis) {
+            let paid: Bool
+            do {
+                paid = try await self.peers.hasSuccessfulPayment(orderID: order.id.hex)
+            } catch {
+                self.logger.warning(
+                    "pending order left for the next pass: payment service unavailable",
+                    metadata: ["order.id": "\(order.id.hex)", "error": "\(error)"]
+                )
+                continue
+            }
+            if paid {
+                if try await self.repository.transition(order.id, from: [.pending], to: .confirmed) != nil {
+                    self.logger.info(
+                        "pending order confirmed by the sweeper",
+                        metadata: ["order.id": "\(order.id.hex)"]
+                    )
+                    await self.peers.clearCart(order.userId)
+                    settled += 1
+                }
+            } else if try await self.repository.transition(
+                order.id,
+                from: [.pending],
+                to: .failed,
+                reason: "no payment within the pending timeout"
+            ) != nil {
+                self.logger.warning("pending order failed by the sweeper", metadata: ["order.id": "\(order.id.hex)"])
+                await self.peers.releaseReservation(order.reservationId)
+                settled += 1
+            }
+        }
+        return settled
+    }
+}

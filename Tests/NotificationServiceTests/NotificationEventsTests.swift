@@ -1,0 +1,225 @@
+import Foundation
+import KafkaBus
+import MongoStore
+import ServiceKit
+import TestSupport
+import Testing
+
+@testable import NotificationService
+
+/// The consumers' handler and the delivery loop, called directly, against the real store and the real user service.
+@Suite(.timeLimit(.minutes(3)))
+struct NotificationEventsTests {
+    @Test("each event type gives exactly one notification with the right message and user, delivered once")
+    func eachEventType() async throws {
+        try await NotificationTests.withUserService { userURL, register in
+            let runtime = try await TestRuntimes.make(.notification, overrides: ["user.url": userURL])
+            let consumer = NotificationEventsConsumer(repository: NotificationRepository(store: runtime.store))
+            let sender = RecordingSender()
+            let delivery = NotificationTests.delivery(runtime, sender: sender)
+            let notifications = NotificationTests.notifications(runtime)
+            let logger = NotificationTests.logger
+            let user = try await register()
+            let order = NotificationTests.newID()
+            let gone = NotificationTests.newID()  // never registered: the user service answers 404
+            let created = try #require(
+                try await consumer.handle(
+                    NotificationTests.message(
+                        "user-created",
+                        #"{"email":"\#(user.email)","userId":"\#(user.id)","eventId":"e-created-\#(order)","type":"user-created","occurredAt":1735787045123}"#
+                    ),
+                    logger: logger
+                )
+            )
+            let paid = try #require(
+                try await consumer.handle(
+                    NotificationTests.message(
+                        "payment-events",
+                        #"{"orderId":"\#(order)","userId":"\#(user.id)","reservationId":"r1","amount":12.5,"method":"card","status":"success","timestamp":"2026-01-02T03:04:05Z","eventId":"e-paid-\#(order)","type":"payment.succeeded"}"#
+                    ),
+                    logger: logger
+                )
+            )
+            // An older producer: no eventId/type, status "failure"; the id comes from the message's position.
+            let declined = try #require(
+                try await consumer.handle(
+                    NotificationTests.message(
+                        "payment-events",
+                        #"{"orderId":"\#(order)","userId":"\#(user.id.uppercased())","reservationId":"r1","amount":7,"method":"","status":"failure","timestamp":"2026-01-02T03:04:05Z"}"#,
+                        offset: 41
+                    ),
+                    logger: logger
+                )
+            )
+            #expect(declined == "kafka:payment-events:0:41:\(user.id)")
+            let refunded = try #require(
+                try await consumer.handle(
+                    NotificationTests.message(
+                        "payment-events",
+                        #"{"orderId":"\#(order)","userId":"\#(user.id)","reservationId":"r1","amount":12.5,"method":"card","status":"refunded","timestamp":"2026-01-02T03:04:05Z","eventId":"e-refund-\#(order)","type":"payment.refunded"}"#
+                    ),
+                    logger: logger
+                )
+            )
+            let deleted = try #require(
+                try await consumer.handle(
+                    NotificationTests.message(
+                        "user-deleted",
+                        #"{"userId":"\#(gone)","eventId":"e-deleted-\#(gone)","type":"user-deleted","occurredAt":1735787045123}"#
+                    ),
+                    logger: logger
+                )
+            )
+            #expect(try await notifications.count() == 5)
+            for id in [created, paid, declined, refunded, deleted] {
+                #expect(try await notifications.findOne(["_id": .string(id)])?.status == .pending)
+            }
+            #expect(await delivery.deliverDue() == 5)
+
+            let expected: [(String, String, String, String)] = [
+                (created, "user-created", "", "Welcome to Storefront! Your account \(user.email) has been created."),
+                (
+                    paid, "payment.succeeded", order,
+                    "Your payment of $12.50 for order #\(order) was received. Your order is confirmed."
+                ),
+                (
+                    declined, "payment.failed", order,
+                    "Your payment of $7.00 for order #\(order) was declined. Your order was not placed."
+                ),
+                (refunded, "payment.refunded", order, "Your refund of $12.50 for order #\(order) has been issued."),
+            ]
+            for (id, type, orderID, text) in expected {
+                let stored = try #require(try await notifications.findOne(["_id": .string(id)]))
+                #expect(stored.userId == user.id)
+                #expect(stored.type == type)
+                #expect(stored.orderId == orderID)
+                #expect(stored.message == text)
+                #expect(stored.status == .sent)
+                #expect(stored.attempts == 1)
+                #expect(stored.email == user.email)  // from the event, or looked up in the user service
+                #expect(stored.sentAt != nil && stored.nextAttemptAt == nil)
+                #expect(sender.sent(id).map(\.to) == [user.email])
+                #expect(sender.sent(id).map(\.body) == [text])
+            }
+            // The deleted user no longer exists and the event carries no address: nobody to send to.
+            let skipped = try #require(try await notifications.findOne(["_id": .string(deleted)]))
+            #expect(skipped.userId == gone)
+            #expect(skipped.type == "user-deleted")
+            #expect(skipped.message == "Your Storefront account has been deleted. We are sorry to see you go.")
+            #expect(skipped.status == .skipped)
+            #expect(skipped.lastError == "user not found: no recipient")
+            #expect(sender.attempts(deleted) == 0)
+            #expect(await delivery.deliverDue() == 0)
+            await runtime.store.close()
+        }
+    }
+
+    @Test("the same event delivered twice gives one notification, sent once")
+    func redelivery() async throws {
+        let runtime = try await TestRuntimes.make(.notification)
+        let consumer = NotificationEventsConsumer(repository: NotificationRepository(store: runtime.store))
+        let sender = RecordingSender()
+        let delivery = NotificationTests.delivery(runtime, sender: sender)
+        let notifications = NotificationTests.notifications(runtime)
+        let user = NotificationTests.newID()
+        let event = NotificationTests.message(
+            "user-created",
+            #"{"email":"twice@example.com","userId":"\#(user)","eventId":"e-twice-\#(user)","type":"user-created"}"#
+        )
+        let first = try await consumer.handle(event, logger: NotificationTests.logger)
+        let second = try await consumer.handle(event, logger: NotificationTests.logger)
+        #expect(first != nil && first == second)
+        #expect(await delivery.deliverDue() == 1)
+        _ = try await consumer.handle(event, logger: NotificationTests.logger)  // after it was sent
+        #expect(await delivery.deliverDue() == 0)
+        #expect(try await notifications.count() == 1)
+        let key = try #require(first)
+        let stored = try #require(try await notifications.findOne(["_id": .string(key)]))
+        #expect(stored.status == .sent && stored.attempts == 1)
+        #expect(sender.sent(stored.id).count == 1)
+        await runtime.store.close()
+    }
+
+    @Test("a failing sender gives FAILED with the error and the attempts, retried until SENT; final after max attempts")
+    func failureAndRetry() async throws {
+        let runtime = try await TestRuntimes.make(.notification)
+        let consumer = NotificationEventsConsumer(repository: NotificationRepository(store: runtime.store))
+        let notifications = NotificationTests.notifications(runtime)
+        let user = NotificationTests.newID()
+        func created(_ suffix: String) async throws -> String {
+            try #require(
+                try await consumer.handle(
+                    NotificationTests.message(
+                        "user-created",
+                        #"{"email":"retry@example.com","userId":"\#(user)","eventId":"e-\#(suffix)-\#(user)"}"#
+                    ),
+                    logger: NotificationTests.logger
+                )
+            )
+        }
+
+        // Recovers after two failures.
+        let sender = RecordingSender()
+        let delivery = NotificationTests.delivery(runtime, sender: sender, maxAttempts: 5)
+        let id = try await created("recover")
+        sender.failNext(2)
+        #expect(await delivery.deliverDue() == 1)
+        let failed = try #require(try await notifications.findOne(["_id": .string(id)]))
+        #expect(failed.status == .failed)
+        #expect(failed.attempts == 1)
+        #expect(failed.lastError == "relay down: 421 service not available")
+        #expect(failed.nextAttemptAt != nil)
+        #expect(sender.sent(id).isEmpty)
+        #expect(
+            try await eventually(.seconds(10)) {
+                await delivery.deliverDue()
+                return try await notifications.findOne(["_id": .string(id)])?.status == .sent
+            }
+        )
+        let sent = try #require(try await notifications.findOne(["_id": .string(id)]))
+        #expect(sent.attempts == 3)
+        #expect(sent.lastError == nil && sent.nextAttemptAt == nil && sent.sentAt != nil)
+        #expect(sender.attempts(id) == 3)
+        #expect(sender.sent(id).count == 1)
+
+        // Never recovers: FAILED for good after the last attempt, and not tried again.
+        let broken = RecordingSender()
+        broken.failNext(-1)
+        let giveUp = NotificationTests.delivery(runtime, sender: broken, maxAttempts: 2)
+        let doomed = try await created("doomed")
+        #expect(
+            try await eventually(.seconds(10)) {
+                await giveUp.deliverDue()
+                let stored = try await notifications.findOne(["_id": .string(doomed)])
+                return stored?.status == .failed && stored?.nextAttemptAt == nil
+            }
+        )
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await giveUp.deliverDue() == 0)
+        let final = try #require(try await notifications.findOne(["_id": .string(doomed)]))
+        #expect(final.attempts == 2)
+        #expect(final.lastError == "relay down: 421 service not available")
+        #expect(broken.attempts(doomed) == 2)
+        await runtime.store.close()
+    }
+
+    @Test("payloads that cannot become a notification are skipped and store nothing")
+    func malformed() async throws {
+        let runtime = try await TestRuntimes.make(.notification)
+        let consumer = NotificationEventsConsumer(repository: NotificationRepository(store: runtime.store))
+        let user = NotificationTests.newID()
+        for (topic, payload) in [
+            ("user-created", ""), ("user-created", "not json"), ("user-created", "[]"), ("user-deleted", "{}"),
+            ("user-created", #"{"userId":42}"#), ("user-deleted", #"{"userId":"abc"}"#),
+            ("payment-events", #"{"userId":"\#(user)","status":"success"}"#),  // no orderId
+            ("payment-events", #"{"userId":"\#(user)","orderId":"o1","status":"pending"}"#),  // unknown status
+        ] {
+            #expect(
+                try await consumer.handle(NotificationTests.message(topic, payload), logger: NotificationTests.logger)
+                    == nil
+            )
+        }
+        #expect(try await NotificationTests.notifications(runtime).count() == 0)
+        await runtime.store.close()
+    }
+}

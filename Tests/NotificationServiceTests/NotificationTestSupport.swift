@@ -1,0 +1,128 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import KafkaBus
+import Logging
+import MongoStore
+import NIOCore
+import ServiceAuth
+import ServiceKit
+import Synchronization
+import TestSupport
+import Testing
+
+@testable import NotificationService
+@testable import UserService
+
+/// A `NotificationSender` that records what it was asked to send and fails while told to.
+///
+/// Why a test double: it stands in for an e-mail relay, which has no local counterpart. Everything else in these
+/// tests is real: the dev store, the dev broker and the user service.
+final class RecordingSender: NotificationSender {
+    struct RelayDown: Error, CustomStringConvertible {
+        var description: String { "relay down: 421 service not available" }
+    }
+
+    private struct State {
+        var sent: [OutgoingMessage] = []
+        var attempts: [String: Int] = [:]
+        /// Failures still to come; a negative number fails for ever.
+        var failuresLeft = 0
+    }
+
+    private let state = Mutex(State())
+    var channel: String { "test" }
+
+    func failNext(_ count: Int) { self.state.withLock { $0.failuresLeft = count } }
+
+    func send(_ message: OutgoingMessage) async throws {
+        try self.state.withLock { state in
+            state.attempts[message.notificationID, default: 0] += 1
+            if state.failuresLeft != 0 {
+                if state.failuresLeft > 0 { state.failuresLeft -= 1 }
+                throw RelayDown()
+            }
+            state.sent.append(message)
+        }
+    }
+
+    /// The messages delivered for `notificationID`.
+    func sent(_ notificationID: String) -> [OutgoingMessage] {
+        self.state.withLock { $0.sent.filter { $0.notificationID == notificationID } }
+    }
+
+    func attempts(_ notificationID: String) -> Int { self.state.withLock { $0.attempts[notificationID] ?? 0 } }
+}
+
+enum NotificationTests {
+    static func newID() -> String { MongoObjectID().hex }
+
+    static var logger: Logger { Logger(label: "notification-tests") }
+
+    static func message(_ topic: String, _ json: String, offset: Int64 = 0) -> KafkaBusMessage {
+        var message = KafkaBusMessage(topic: topic, value: Array(json.utf8))
+        message.partition = 0
+        message.offset = offset
+        return message
+    }
+
+    /// Unique consumer groups (topics are shared by every test of the run).
+    static func groups() -> NotificationEventsConsumer.Groups {
+        .init(
+            userCreated: TestEnvironment.uniqueName("notif-user"),
+            userDeleted: TestEnvironment.uniqueName("notif-userdel"),
+            payment: TestEnvironment.uniqueName("notif-payment")
+        )
+    }
+
+    static func notifications(_ runtime: ServiceRuntime) -> MongoCollection<NotificationRecord> {
+        NotificationRepository(store: runtime.store).collection
+    }
+
+    /// A delivery loop on `runtime`'s store with `sender` and a quick policy.
+    static func delivery(
+        _ runtime: ServiceRuntime,
+        sender: any NotificationSender,
+        maxAttempts: Int = 5
+    ) -> NotificationDelivery {
+        NotificationDelivery(
+            repository: NotificationRepository(store: runtime.store),
+            sender: sender,
+            directory: UserDirectory(client: runtime.client),
+            policy: DeliveryPolicy(maxAttempts: maxAttempts, retryBase: 20, pollInterval: 50),
+            logger: runtime.logger
+        )
+    }
+
+    struct RegisteredUser: Sendable {
+        var id: String
+        var email: String
+    }
+
+    /// Runs the real user service on a live port while `body` runs; `body` gets its URL and a way to register users.
+    static func withUserService(
+        _ body:
+            @escaping @Sendable (_ url: String, _ register: @escaping @Sendable () async throws -> RegisteredUser)
+            async throws -> Void
+    ) async throws {
+        let runtime = try await TestRuntimes.make(.user, overrides: ["bcrypt.cost": "4"])
+        let app = try await UserService.buildApplication(runtime)
+        try await app.test(.live) { client in
+            let url = "http://127.0.0.1:\(try #require(client.port))"
+            try await body(url) {
+                struct Registered: Decodable { var _id: String }
+                let email = "\(TestEnvironment.uniqueName("notif"))@example.com"
+                return try await client.execute(
+                    uri: "/register",
+                    method: .post,
+                    headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"name":"Nora","email":"\#(email)","password":"correct horse battery"}"#)
+                ) { response in
+                    #expect(response.status == .created)
+                    let registered = try JSONDecoder().decode(Registered.self, from: Data(Array(buffer: response.body)))
+                    return RegisteredUser(id: registered._id, email: email)
+                }
+            }
+        }
+    }
+}
