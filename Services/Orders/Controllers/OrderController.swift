@@ -89,8 +89,8 @@ struct OrderController: Sendable {
             throw APIError.validation("Idempotency-Key must be 1 to 255 characters")
         }
         let caller = "\(identity.role.rawValue):\(identity.userID)"
-        let keyID = SHA256.hex("\(caller)\n\(key)")
-        let fingerprint = SHA256.hex(
+        let keyID = sha256Hex("\(caller)\n\(key)")
+        let fingerprint = sha256Hex(
             String(
                 decoding: try Self.canonicalEncoder.encode(
                     ["caller": caller, "userId": userID, "address": address, "paymentInfo": paymentInfo]
