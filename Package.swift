@@ -8,6 +8,37 @@ let sharedSwiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// A service's executable target: what every service is built from, plus `extra` for what only it needs.
+func service(_ name: String, path: String, extra: [Target.Dependency] = []) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: [
+            "KafkaBus",
+            "MongoStore",
+            "ServiceAuth",
+            "ServiceKit",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ] + extra,
+        path: "Services/\(path)"
+    )
+}
+
+/// A service's test target: the services it runs in-process (itself first, then real peers), on the test support.
+func serviceTests(_ name: String, testing services: [String]) -> Target {
+    .testTarget(
+        name: name,
+        dependencies: services.map { .target(name: $0) } + [
+            "TestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ],
+        path: "Tests/\(name)"
+    )
+}
+
 let package = Package(
     name: "storefront",
     platforms: [.macOS(.v15)],
@@ -105,105 +136,13 @@ let package = Package(
         ),
 
         // Services: one executable each, all built on ServiceKit (see Services/README.md).
-        .executableTarget(
-            name: "UserService",
-            dependencies: [
-                "KafkaBus",
-                "MongoStore",
-                "ServiceAuth",
-                "ServiceKit",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Services/Users"
-        ),
-        .executableTarget(
-            name: "CartService",
-            dependencies: [
-                "KafkaBus",
-                "MongoStore",
-                "ServiceAuth",
-                "ServiceKit",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Services/Carts"
-        ),
-
-        .executableTarget(
-            name: "ProductService",
-            dependencies: [
-                "MongoStore",
-                "ServiceAuth",
-                "ServiceKit",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-            ],
-            path: "Services/Products"
-        ),
-        .executableTarget(
-            name: "InventoryService",
-            dependencies: [
-                "KafkaBus",
-                "MongoStore",
-                "ServiceAuth",
-                "ServiceKit",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Services/Inventory"
-        ),
-
-        .executableTarget(
-            name: "OrderService",
-            dependencies: [
-                "KafkaBus",
-                "MongoStore",
-                "ServiceAuth",
-                "ServiceKit",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Services/Orders"
-        ),
-        .executableTarget(
-            name: "PaymentService",
-            dependencies: [
-                "KafkaBus",
-                "MongoStore",
-                "ServiceAuth",
-                "ServiceKit",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Services/Payments"
-        ),
-        .executableTarget(
-            name: "NotificationService",
-            dependencies: [
-                "KafkaBus",
-                "MongoStore",
-                "ServiceAuth",
-                "ServiceKit",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ],
-            path: "Services/Notifications"
-        ),
+        service("UserService", path: "Users", extra: [.product(name: "HummingbirdBcrypt", package: "hummingbird-auth")]),
+        service("ProductService", path: "Products"),
+        service("InventoryService", path: "Inventory"),
+        service("CartService", path: "Carts"),
+        service("OrderService", path: "Orders", extra: [.product(name: "Crypto", package: "swift-crypto")]),
+        service("PaymentService", path: "Payments"),
+        service("NotificationService", path: "Notifications"),
 
         // Development tools.
         .executableTarget(
@@ -262,77 +201,13 @@ let package = Package(
             ],
             path: "Tests/ServiceKitTests"
         ),
-        .testTarget(
-            name: "UserServiceTests",
-            dependencies: [
-                "UserService",
-                "TestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ],
-            path: "Tests/UserServiceTests"
-        ),
-        .testTarget(
-            name: "CartServiceTests",
-            dependencies: [
-                "CartService",
-                "UserService",
-                "TestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ],
-            path: "Tests/CartServiceTests"
-        ),
-        .testTarget(
-            name: "ProductServiceTests",
-            dependencies: [
-                "ProductService",
-                "InventoryService",
-                "TestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ],
-            path: "Tests/ProductServiceTests"
-        ),
-        .testTarget(
-            name: "InventoryServiceTests",
-            dependencies: [
-                "InventoryService",
-                "TestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ],
-            path: "Tests/InventoryServiceTests"
-        ),
-        .testTarget(
-            name: "OrderServiceTests",
-            dependencies: [
-                "OrderService",
-                "PaymentService",
-                "InventoryService",
-                "ProductService",
-                "CartService",
-                "UserService",
-                "TestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ],
-            path: "Tests/OrderServiceTests"
-        ),
-        .testTarget(
-            name: "PaymentServiceTests",
-            dependencies: [
-                "PaymentService",
-                "TestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ],
-            path: "Tests/PaymentServiceTests"
-        ),
-        .testTarget(
-            name: "NotificationServiceTests",
-            dependencies: [
-                "NotificationService",
-                "UserService",
-                "TestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ],
-            path: "Tests/NotificationServiceTests"
-        ),
+        serviceTests("UserServiceTests", testing: ["UserService"]),
+        serviceTests("CartServiceTests", testing: ["CartService", "UserService"]),
+        serviceTests("ProductServiceTests", testing: ["ProductService", "InventoryService"]),
+        serviceTests("InventoryServiceTests", testing: ["InventoryService"]),
+        serviceTests("OrderServiceTests", testing: ["OrderService", "PaymentService", "InventoryService", "ProductService", "CartService", "UserService"]),
+        serviceTests("PaymentServiceTests", testing: ["PaymentService"]),
+        serviceTests("NotificationServiceTests", testing: ["NotificationService", "UserService"]),
     ]
 )
 
