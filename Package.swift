@@ -136,7 +136,11 @@ let package = Package(
         ),
 
         // Services: one executable each, all built on ServiceKit (see Services/README.md).
-        service("UserService", path: "Users", extra: [.product(name: "HummingbirdBcrypt", package: "hummingbird-auth")]),
+        service(
+            "UserService",
+            path: "Users",
+            extra: [.product(name: "HummingbirdBcrypt", package: "hummingbird-auth")]
+        ),
         service("ProductService", path: "Products"),
         service("InventoryService", path: "Inventory"),
         service("CartService", path: "Carts"),
@@ -205,7 +209,12 @@ let package = Package(
         serviceTests("CartServiceTests", testing: ["CartService", "UserService"]),
         serviceTests("ProductServiceTests", testing: ["ProductService", "InventoryService"]),
         serviceTests("InventoryServiceTests", testing: ["InventoryService"]),
-        serviceTests("OrderServiceTests", testing: ["OrderService", "PaymentService", "InventoryService", "ProductService", "CartService", "UserService"]),
+        serviceTests(
+            "OrderServiceTests",
+            testing: [
+                "OrderService", "PaymentService", "InventoryService", "ProductService", "CartService", "UserService",
+            ]
+        ),
         serviceTests("PaymentServiceTests", testing: ["PaymentService"]),
         serviceTests("NotificationServiceTests", testing: ["NotificationService", "UserService"]),
     ]
