@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import MongoStore
 import ServiceKit
 
 /// The order service's calls to its peers, all through ``ServiceClient`` (deadline `HTTP_CLIENT_TIMEOUT_MS`, request
@@ -39,7 +40,7 @@ struct Peers: Sendable {
             throw Self.failed(.cart, "an answer that is not an array")
         }
         return try elements.map { element in
-            guard case .string(let productID)? = element["productId"], isObjectID(productID),
+            guard case .string(let productID)? = element["productId"], MongoObjectID(productID) != nil,
                 let quantity = element["quantity"]?.numberValue, quantity >= 1, quantity <= 1_000_000,
                 quantity == quantity.rounded()
             else { throw Self.failed(.cart, "a cart line without a valid productId and quantity") }

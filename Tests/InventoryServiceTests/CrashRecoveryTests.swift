@@ -43,7 +43,7 @@ struct CrashRecoveryTests {
         )
         let a = try await InventoryTests.stock(runtime, 5)
         let b = try await InventoryTests.stock(runtime, 5)
-        let now = nowMillis() - 1000
+        let now = Date().epochMilliseconds - 1000
         let dead = Reservation(
             id: MongoObjectID().hex,
             orderId: "o-dead",

@@ -93,7 +93,7 @@ enum InventoryTests {
         product productID: String = newID()
     ) async throws -> String {
         try await self.ledger(runtime).records.insert(
-            StockRecord(id: self.newID(), productId: productID, inventory: units, now: nowMillis())
+            StockRecord(id: self.newID(), productId: productID, inventory: units, now: Date().epochMilliseconds)
         )
         return productID
     }

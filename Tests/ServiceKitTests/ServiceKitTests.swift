@@ -360,6 +360,18 @@ struct ServiceKitTests {
         await runtime.store.close()
     }
 
+    @Test("a client's id is 24 ASCII hex digits (either case, lower-cased); anything else is 400 invalid_id")
+    func clientIDs() throws {
+        #expect(try MongoObjectID.fromRequest("5F1D7A2B3C4D5E6F7A8B9C0D", name: "the id").hex == "5f1d7a2b3c4d5e6f7a8b9c0d")
+        // Eight full-width digits are also 24 UTF-8 bytes; Character.isHexDigit would have accepted them.
+        for bad in [nil, "", "5f1d7a2b3c4d5e6f7a8b9c0", "5f1d7a2b3c4d5e6f7a8b9c0g", "１２３４５６７８"] {
+            let error = #expect(throws: APIError.self) { try MongoObjectID.fromRequest(bad, name: "the user id") }
+            #expect(error?.code == "invalid_id")
+            #expect(error?.status == .badRequest)
+            #expect(error?.message == "the user id must be 24 hexadecimal digits")
+        }
+    }
+
     @Test("dates go out as RFC 3339 UTC with the milliseconds the store keeps, and come back in")
     func dateFormat() throws {
         let date = Date(timeIntervalSince1970: 1_767_225_600.3976)  // rounds to .398, as the store does

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import MongoStore
 import ServiceAuth
 import ServiceKit
 
@@ -201,10 +202,7 @@ struct CartController<Repository: CartRepository>: Sendable {
 
     /// A 24-hex id (either case), lower-cased; 400 `invalid_id` otherwise.
     static func objectID(_ value: String?, name: String) throws -> String {
-        guard let value, value.utf8.count == 24, value.utf8.allSatisfy({ $0.isHexDigit }) else {
-            throw APIError.badRequest("\(name) must be 24 hexadecimal digits", code: "invalid_id")
-        }
-        return value.lowercased()
+        try MongoObjectID.fromRequest(value, name: name).hex
     }
 
     /// A positive (or, with `allowZero`, non-negative) quantity; 400 `validation_failed` otherwise.
@@ -231,12 +229,5 @@ struct CartController<Repository: CartRepository>: Sendable {
             code: "insufficient_stock",
             message: "not enough stock of product \(productID): \(available) available for the whole cart"
         )
-    }
-}
-
-extension UInt8 {
-    fileprivate var isHexDigit: Bool {
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
-            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
     }
 }

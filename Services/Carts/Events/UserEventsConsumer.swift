@@ -70,7 +70,7 @@ struct UserEventsConsumer<Repository: CartRepository>: Sendable {
             logger.warning("skipping an undecodable user event", metadata: ["event.bytes": "\(message.value.count)"])
             return nil
         }
-        guard event.userId.utf8.count == 24, event.userId.allSatisfy(\.isHexDigit) else {
+        guard MongoObjectID(event.userId) != nil else {
             logger.warning(
                 "skipping a user event without a valid userId",
                 metadata: ["event.id": "\(event.eventId ?? "-")"]

@@ -1,4 +1,5 @@
 import Foundation
+import MongoStore
 
 /// A user's cart as stored in `CartService.carts`: one document per user, keyed by the user's id, so there can be no
 /// duplicate carts. Items are a map keyed by product id (`items.<productId>.quantity`), which lets every change be a
@@ -41,6 +42,4 @@ struct Cart: Codable, Sendable, Equatable {
         self.updatedAt = try container.decodeIfPresent(Int64.self, forKey: .updatedAt)
     }
 
-    /// Now, as epoch milliseconds (the form timestamps are stored in: the dev store cannot `$set` dates, gap 3).
-    static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import MongoStore
 
 /// Carts in `CartService.carts` (one document per user, `_id` = user id) and deletion tombstones in
@@ -40,7 +41,9 @@ struct MongoCartRepository: CartRepository {
                 ["$or": [[path: ["$exists": false]], [path: ["$lte": .int(limit - quantity)]]]],
             ]
         ]
-        let update: MongoDocument = ["$inc": [path: .int(quantity)], "$set": ["updatedAt": .int(Cart.now())]]
+        let update: MongoDocument = [
+            "$inc": [path: .int(quantity)], "$set": ["updatedAt": .int(Date().epochMilliseconds)],
+        ]
         for _ in 0..<Self.attempts {
             if let cart = try await self.carts.findOneAndUpdate(filter, update, returning: .after) {
                 return .added(quantity: cart.items[productID]?.quantity ?? quantity)
@@ -52,7 +55,7 @@ struct MongoCartRepository: CartRepository {
                 }
                 continue  // created or changed in between: try the conditional update again
             }
-            let now = Cart.now()
+            let now = Date().epochMilliseconds
             switch try await self.insertCart(
                 Cart(id: userID, items: [productID: .init(quantity: quantity)], createdAt: now, updatedAt: now)
             ) {
@@ -66,11 +69,11 @@ struct MongoCartRepository: CartRepository {
 
     func setQuantity(userID: String, productID: String, quantity: Int) async throws -> CartSetOutcome {
         let update: MongoDocument = [
-            "$set": ["items.\(productID).quantity": .int(quantity), "updatedAt": .int(Cart.now())]
+            "$set": ["items.\(productID).quantity": .int(quantity), "updatedAt": .int(Date().epochMilliseconds)]
         ]
         for _ in 0..<Self.attempts {
             if try await self.carts.findOneAndUpdate(["_id": .string(userID)], update) != nil { return .set }
-            let now = Cart.now()
+            let now = Date().epochMilliseconds
             switch try await self.insertCart(
                 Cart(id: userID, items: [productID: .init(quantity: quantity)], createdAt: now, updatedAt: now)
             ) {
@@ -83,7 +86,9 @@ struct MongoCartRepository: CartRepository {
     }
 
     func removeItem(userID: String, productID: String) async throws -> CartRemoveOutcome {
-        let update: MongoDocument = ["$unset": ["items.\(productID)": ""], "$set": ["updatedAt": .int(Cart.now())]]
+        let update: MongoDocument = [
+            "$unset": ["items.\(productID)": ""], "$set": ["updatedAt": .int(Date().epochMilliseconds)],
+        ]
         guard let before = try await self.carts.findOneAndUpdate(["_id": .string(userID)], update, returning: .before)
         else { return .cartNotFound }
         return before.items[productID] == nil ? .itemNotFound : .removed
@@ -92,14 +97,14 @@ struct MongoCartRepository: CartRepository {
     func clear(userID: String) async throws -> Bool {
         let result = try await self.carts.updateOne(
             ["_id": .string(userID)],
-            ["$set": ["items": .document([:]), "updatedAt": .int(Cart.now())]]
+            ["$set": ["items": .document([:]), "updatedAt": .int(Date().epochMilliseconds)]]
         )
         return result.matchedCount > 0
     }
 
     func createEmptyCart(userID: String) async throws -> Bool {
         guard try await !self.isDeleted(userID) else { return false }
-        let now = Cart.now()
+        let now = Date().epochMilliseconds
         try await self.carts.updateOne(
             ["_id": .string(userID)],
             ["$setOnInsert": ["items": .document([:]), "createdAt": .int(now), "updatedAt": .int(now)]],
@@ -113,7 +118,7 @@ struct MongoCartRepository: CartRepository {
         // happened before the tombstone, and then before this delete.
         try await self.tombstones.updateOne(
             ["_id": .string(userID)],
-            ["$setOnInsert": ["deletedAt": .int(Cart.now())]],
+            ["$setOnInsert": ["deletedAt": .int(Date().epochMilliseconds)]],
             upsert: true
         )
         try await self.carts.deleteOne(["_id": .string(userID)])

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import MongoStore
 import ServiceAuth
@@ -80,7 +81,12 @@ struct InventoryController: Sendable {
         let productID = try Self.objectID(body.productId, name: "productId")
         let inventory = body.inventory ?? 0
         guard inventory >= 0 else { throw APIError.validation("inventory must be an integer of 0 or more") }
-        let record = StockRecord(id: MongoObjectID().hex, productId: productID, inventory: inventory, now: nowMillis())
+        let record = StockRecord(
+            id: MongoObjectID().hex,
+            productId: productID,
+            inventory: inventory,
+            now: Date().epochMilliseconds
+        )
         do {
             try await self.ledger.records.insert(record)
             return EditedResponse(status: .created, response: RecordResponse(record))
@@ -124,9 +130,6 @@ struct InventoryController: Sendable {
 
     /// A 24-hex id (either case), lower-cased; 400 `invalid_id` otherwise.
     static func objectID(_ value: String?, name: String) throws -> String {
-        guard let value, value.utf8.count == 24, value.allSatisfy(\.isHexDigit) else {
-            throw APIError.badRequest("\(name) must be 24 hexadecimal digits", code: "invalid_id")
-        }
-        return value.lowercased()
+        try MongoObjectID.fromRequest(value, name: name).hex
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import MongoStore
 import ServiceKit
 
 /// One product's stock as stored in `InventoryService.inventory` (unique index on `productId`).
@@ -54,9 +55,6 @@ struct StockRecord: Codable, Sendable, Equatable {
     /// Physically present: available plus reserved.
     var onHand: Int { self.inventory + self.reserved }
 }
-
-/// Now as epoch milliseconds (times are stored as Int64: the dev store cannot `$set` dates, gap 3).
-func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 
 /// RFC 3339 with milliseconds, UTC (the platform's JSON date format).
 func rfc3339(_ millis: Int64) -> String {

@@ -57,7 +57,7 @@ struct Reservations: Sendable {
     /// and only the request that inserted it moves stock.
     func reserve(orderID: String, items: [Reservation.Item]) async throws -> ReserveOutcome {
         for _ in 0..<50 {
-            let now = nowMillis()
+            let now = Date().epochMilliseconds
             let reservation = Reservation(
                 id: MongoObjectID().hex,
                 orderId: orderID,
@@ -105,7 +105,7 @@ struct Reservations: Sendable {
         }
         if let held = try await self.collection.findOneAndUpdate(
             ["_id": .string(reservation.id), "stock": "reserving"],
-            ["$set": ["stock": "held", "updatedAt": .int(nowMillis())]]
+            ["$set": ["stock": "held", "updatedAt": .int(Date().epochMilliseconds)]]
         ) {
             return .created(held)
         }
@@ -136,7 +136,7 @@ struct Reservations: Sendable {
             [
                 "$set": [
                     "status": .string(status.rawValue), "stock": .string(stock.rawValue),
-                    "updatedAt": .int(nowMillis()),
+                    "updatedAt": .int(Date().epochMilliseconds),
                 ]
             ]
         )
@@ -159,7 +159,7 @@ struct Reservations: Sendable {
         }
         if let updated = try await self.collection.findOneAndUpdate(
             ["_id": .string(reservation.id), "stock": .string(reservation.stock.rawValue)],
-            ["$set": ["stock": .string(done.rawValue), "updatedAt": .int(nowMillis())]]
+            ["$set": ["stock": .string(done.rawValue), "updatedAt": .int(Date().epochMilliseconds)]]
         ) {
             return updated
         }
@@ -200,7 +200,7 @@ struct Reservations: Sendable {
                 guard
                     let claimed = try await self.collection.findOneAndUpdate(
                         ["_id": .string(id), "stock": "released", "outcome": ["$exists": false]],
-                        ["$set": ["stock": "reselling", "updatedAt": .int(nowMillis())]]
+                        ["$set": ["stock": "reselling", "updatedAt": .int(Date().epochMilliseconds)]]
                     )
                 else { return try await self.commit(id: id) }  // changed under us: look again
                 reservation = claimed
@@ -226,7 +226,7 @@ struct Reservations: Sendable {
             try await self.appendLostEvent(reservation, reason: reason)
             _ = try await self.collection.updateOne(
                 ["_id": .string(reservation.id), "stock": "reselling"],
-                ["$set": ["stock": "released", "outcome": "lost", "updatedAt": .int(nowMillis())]]
+                ["$set": ["stock": "released", "outcome": "lost", "updatedAt": .int(Date().epochMilliseconds)]]
             )
             return .lost(reason: reason)
         }
@@ -234,7 +234,8 @@ struct Reservations: Sendable {
             ["_id": .string(reservation.id), "stock": "reselling"],
             [
                 "$set": [
-                    "status": "COMMITTED", "stock": "sold", "outcome": "late-commit", "updatedAt": .int(nowMillis()),
+                    "status": "COMMITTED", "stock": "sold", "outcome": "late-commit",
+                    "updatedAt": .int(Date().epochMilliseconds),
                 ]
             ]
         )
@@ -251,14 +252,14 @@ struct Reservations: Sendable {
             orderId: reservation.orderId,
             reservationId: reservation.id,
             reason: reason,
-            occurredAt: rfc3339(nowMillis())
+            occurredAt: rfc3339(Date().epochMilliseconds)
         )
         let record = OutboxRecord(
             id: eventID,
             topic: Self.eventsTopic,
             key: reservation.orderId,
             payload: String(decoding: try StorefrontJSON.encoder().encode(event), as: UTF8.self),
-            createdAt: nowMillis(),
+            createdAt: Date().epochMilliseconds,
             sequence: 0,
             requestId: CurrentRequest.id
         )
@@ -294,7 +295,7 @@ struct Reservations: Sendable {
     /// back `reserving` reservations whose request died. Returns how many reservations it expired.
     @discardableResult
     func sweep(logger: Logger) async throws -> Int {
-        let now = nowMillis()
+        let now = Date().epochMilliseconds
         var expired = 0
         for candidate in try await self.collection.find(
             ["status": "PENDING", "stock": "held", "expiresAt": ["$lte": .int(now)]],

@@ -1,3 +1,4 @@
+import Foundation
 import MongoStore
 
 /// The stock records and every movement of units between `inventory`, `reserved` and `sold`.
@@ -40,7 +41,7 @@ struct StockLedger: Sendable {
             ["productId": .string(item.productId), "inventory": ["$gte": .int(q)], key: ["$exists": false]],
             [
                 "$inc": ["inventory": .int(-q), "reserved": .int(q)],
-                "$set": [key: "held", "updatedAt": .int(nowMillis())],
+                "$set": [key: "held", "updatedAt": .int(Date().epochMilliseconds)],
             ]
         ) != nil {
             return true
@@ -59,7 +60,7 @@ struct StockLedger: Sendable {
                 ["productId": product, key: "held"],
                 [
                     "$inc": ["inventory": .int(q), "reserved": .int(-q)],
-                    "$set": [key: "released", "updatedAt": .int(nowMillis())],
+                    "$set": [key: "released", "updatedAt": .int(Date().epochMilliseconds)],
                 ]
             )
             try await self.records.updateOne(["productId": product, key: ["$exists": false]], ["$set": [key: "void"]])
@@ -76,7 +77,10 @@ struct StockLedger: Sendable {
         let q = Int64(item.quantity)
         try await self.records.updateOne(
             ["productId": .string(item.productId), key: "held"],
-            ["$inc": ["reserved": .int(-q), "sold": .int(q)], "$set": [key: "sold", "updatedAt": .int(nowMillis())]]
+            [
+                "$inc": ["reserved": .int(-q), "sold": .int(q)],
+                "$set": [key: "sold", "updatedAt": .int(Date().epochMilliseconds)],
+            ]
         )
     }
 
@@ -88,7 +92,10 @@ struct StockLedger: Sendable {
         let q = Int64(item.quantity)
         if try await self.records.findOneAndUpdate(
             ["productId": .string(item.productId), "inventory": ["$gte": .int(q)], key: "released"],
-            ["$inc": ["inventory": .int(-q), "sold": .int(q)], "$set": [key: "sold", "updatedAt": .int(nowMillis())]]
+            [
+                "$inc": ["inventory": .int(-q), "sold": .int(q)],
+                "$set": [key: "sold", "updatedAt": .int(Date().epochMilliseconds)],
+            ]
         ) != nil {
             return true
         }
@@ -103,7 +110,7 @@ struct StockLedger: Sendable {
             ["productId": .string(item.productId), key: "sold"],
             [
                 "$inc": ["inventory": .int(q), "sold": .int(-q)],
-                "$set": [key: "released", "updatedAt": .int(nowMillis())],
+                "$set": [key: "released", "updatedAt": .int(Date().epochMilliseconds)],
             ]
         )
     }
@@ -139,7 +146,7 @@ struct StockLedger: Sendable {
                 ],
                 [
                     "$inc": ["inventory": .int(delta), "received": .int(delta)],
-                    "$set": ["updatedAt": .int(nowMillis())],
+                    "$set": ["updatedAt": .int(Date().epochMilliseconds)],
                 ]
             ) {
                 return .updated(updated)

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import MongoStore
 import ServiceAuth
 import ServiceKit
 
@@ -24,7 +25,7 @@ struct NotificationController: Sendable {
 
     @Sendable
     func list(request: Request, context: ServiceRequestContext) async throws -> NotificationList {
-        guard let userID = request.uri.queryParameters.get("userId"), userID.isObjectIDHex else {
+        guard let userID = request.uri.queryParameters.get("userId"), MongoObjectID(userID) != nil else {
             throw APIError.badRequest(
                 "the query parameter userId (24 hexadecimal digits) is required",
                 code: "invalid_id"

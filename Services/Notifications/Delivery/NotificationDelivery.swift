@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MongoStore
 import ServiceLifecycle
 
 /// How often and how patiently notifications are delivered.
@@ -65,7 +66,7 @@ final class NotificationDelivery: Service, Sendable {
     func deliverDue() async -> Int {
         // One pass delivers what was due when it started: a notification whose retry falls due during the pass
         // waits for the next pass, instead of being retried again and again inside this one.
-        let passStart = NotificationRecord.now()
+        let passStart = Date().epochMilliseconds
         var count = 0
         while !Task.isCancelled {
             let claimed: NotificationRecord?
@@ -112,14 +113,14 @@ final class NotificationDelivery: Service, Sendable {
                 notification,
                 email: email,
                 channel: self.sender.channel,
-                now: NotificationRecord.now()
+                now: Date().epochMilliseconds
             )
             logger.info("notification sent", metadata: ["notification.channel": "\(self.sender.channel)"])
         } catch {
             let reason = String("\(error)".prefix(500))
             let final = notification.attempts >= self.policy.maxAttempts
             let retryAt =
-                final ? nil : NotificationRecord.now() + self.policy.backoff(afterAttempts: notification.attempts)
+                final ? nil : Date().epochMilliseconds + self.policy.backoff(afterAttempts: notification.attempts)
             logger.warning(
                 final ? "notification failed for good" : "notification attempt failed; will retry",
                 metadata: ["error": "\(reason)"]

@@ -1,4 +1,5 @@
 import Foundation
+import MongoStore
 
 /// What one consumed event asks this service to tell a user, read leniently from any of the three payloads:
 /// `user-created {email, userId, eventId?, type?, occurredAt?}`, `user-deleted {userId, eventId?, type?}` and
@@ -59,7 +60,9 @@ struct NotificationEvent: Sendable, Equatable {
         guard let body = try? JSONDecoder().decode(Payload.self, from: Data(payload)) else {
             throw Rejected(description: "not a JSON object")
         }
-        guard let user = body.userId, user.isObjectIDHex else { throw Rejected(description: "no 24-hex userId") }
+        guard let user = body.userId, MongoObjectID(user) != nil else {
+            throw Rejected(description: "no 24-hex userId")
+        }
         let eventID = body.eventId.flatMap { id in
             let trimmed = id.trimmingCharacters(in: .whitespaces)
             return trimmed.isEmpty || trimmed.utf8.count > 200 ? nil : trimmed

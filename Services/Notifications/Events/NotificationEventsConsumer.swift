@@ -72,8 +72,8 @@ struct NotificationEventsConsumer: Sendable {
             email: event.email,
             status: .pending,
             attempts: 0,
-            createdAt: NotificationRecord.now(),
-            nextAttemptAt: NotificationRecord.now()
+            createdAt: Date().epochMilliseconds,
+            nextAttemptAt: Date().epochMilliseconds
         )
         do {
             if try await self.repository.insertIfAbsent(record) {

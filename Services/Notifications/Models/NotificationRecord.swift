@@ -1,4 +1,5 @@
 import Foundation
+import MongoStore
 
 /// Where a notification is in its delivery.
 enum NotificationStatus: String, Codable, Sendable, CaseIterable {
@@ -53,22 +54,7 @@ struct NotificationRecord: Codable, Sendable, Equatable {
     static func userID(inKey key: String) -> String? {
         guard key.utf8.count <= 400, let colon = key.lastIndex(of: ":"), colon != key.startIndex else { return nil }
         let user = key[key.index(after: colon)...]
-        guard user.utf8.count == 24, user.utf8.allSatisfy(\.isHexDigitASCII) else { return nil }
-        return user.lowercased()
+        return MongoObjectID(String(user))?.hex
     }
 
-    /// Now, in epoch milliseconds.
-    static func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
-}
-
-extension UInt8 {
-    var isHexDigitASCII: Bool {
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(self)
-            || (UInt8(ascii: "A")...UInt8(ascii: "F")).contains(self)
-    }
-}
-
-extension String {
-    /// 24 hexadecimal digits (an ObjectId's hex form, either case).
-    var isObjectIDHex: Bool { self.utf8.count == 24 && self.utf8.allSatisfy(\.isHexDigitASCII) }
 }

@@ -212,7 +212,7 @@ struct OrderController: Sendable {
             reservationID = id
         }
         let now = Date()
-        let millis = Int64((now.timeIntervalSince1970 * 1000).rounded(.down))
+        let millis = now.epochMilliseconds
         var stored = Order(
             id: orderID,
             userId: userID,
@@ -352,9 +352,6 @@ struct OrderController: Sendable {
 
     /// A 24-hex id, lower-cased; 400 `invalid_id` otherwise.
     static func objectID(_ value: String?, name: String) throws -> String {
-        guard let value, isObjectID(value) else {
-            throw APIError.badRequest("\(name) must be a 24-character hex id", code: "invalid_id")
-        }
-        return value.lowercased()
+        try MongoObjectID.fromRequest(value, name: name).hex
     }
 }

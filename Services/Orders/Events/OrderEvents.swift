@@ -169,7 +169,7 @@ struct PendingOrderSweeper: Service {
         let timeoutMillis =
             self.timeout.components.seconds * 1000 + self.timeout.components.attoseconds / 1_000_000_000_000_000
         var settled = 0
-        for order in try await self.repository.pending(createdBefore: nowMillis() - timeoutMillis) {
+        for order in try await self.repository.pending(createdBefore: Date().epochMilliseconds - timeoutMillis) {
             let paid: Bool
             do {
                 paid = try await self.peers.hasSuccessfulPayment(orderID: order.id.hex)

@@ -60,8 +60,3 @@ struct IdempotencyRecord: Codable, Sendable {
         case requestHash, state, owner, orderId, responseStatus, responseBody, createdAt, expiresAt
     }
 }
-
-func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
-
-/// Whether `text` is a 24-hex ObjectId.
-func isObjectID(_ text: String) -> Bool { text.utf8.count == 24 && text.allSatisfy(\.isHexDigit) }

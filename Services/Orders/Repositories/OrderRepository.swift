@@ -47,7 +47,7 @@ struct OrderRepository: Sendable {
         to: OrderStatus,
         reason: String? = nil
     ) async throws -> Order? {
-        var set: MongoDocument = ["status": .string(to.rawValue), "updatedAt": .int(nowMillis())]
+        var set: MongoDocument = ["status": .string(to.rawValue), "updatedAt": .int(Date().epochMilliseconds)]
         if let reason { set.append("failureReason", .string(reason)) }
         return try await self.orders.findOneAndUpdate(
             ["_id": .objectID(id), "status": ["$in": .array(from.map { .string($0.rawValue) })]],
@@ -85,7 +85,7 @@ struct OrderRepository: Sendable {
     /// over, with one it is answered from that order.
     func claim(id: String, hash: String, ttlMillis: Int64, staleMillis: Int64) async throws -> ClaimOutcome {
         for _ in 0..<5 {
-            let now = nowMillis()
+            let now = Date().epochMilliseconds
             let owner = UUID().uuidString
             let record = IdempotencyRecord(
                 id: id,

@@ -264,9 +264,6 @@ struct PaymentController: Sendable {
     }
 
     static func paymentID(_ context: ServiceRequestContext) throws -> MongoObjectID {
-        guard let id = MongoObjectID(try context.parameters.require("id")) else {
-            throw APIError.badRequest("the payment id must be 24 hexadecimal digits", code: "invalid_id")
-        }
-        return id
+        try MongoObjectID.fromRequest(context.parameters.get("id"), name: "the payment id")
     }
 }

@@ -274,11 +274,7 @@ struct ProductController<Repository: ProductRepository>: Sendable {
     // MARK: Validation
 
     static func productID(_ context: ServiceRequestContext) throws -> MongoObjectID {
-        let text = try context.parameters.require("id")
-        guard let id = MongoObjectID(text) else {
-            throw APIError.badRequest("the product id must be 24 hexadecimal digits", code: "invalid_id")
-        }
-        return id
+        try MongoObjectID.fromRequest(context.parameters.get("id"), name: "the product id")
     }
 
     /// 1–200 characters after trimming.

@@ -265,11 +265,7 @@ struct UserController<Repository: UserRepository>: Sendable {
     }
 
     static func userID(_ context: ServiceRequestContext) throws -> MongoObjectID {
-        let text = try context.parameters.require("id")
-        guard let id = MongoObjectID(text) else {
-            throw APIError.badRequest("the user id must be 24 hexadecimal digits", code: "invalid_id")
-        }
-        return id
+        try MongoObjectID.fromRequest(context.parameters.get("id"), name: "the user id")
     }
 
     /// 2–50 characters (Unicode scalars, as the original counted runes) after trimming.

@@ -1,4 +1,12 @@
-import Foundation
+package import Foundation
+
+extension Date {
+    /// Milliseconds since 1970, rounded as the store rounds BSON dates. Times that queries compare (expiry, retry
+    /// deadlines, ordering) are stored in this form, because the dev store cannot `$set` a date (dev-store.md gap 3).
+    package var epochMilliseconds: Int64 {
+        Int64((self.timeIntervalSince1970 * 1000).rounded())
+    }
+}
 
 extension CodingUserInfoKey {
     /// Set to `true` in the user info of the encoder that writes documents for the store: types with a BSON form
@@ -49,7 +57,7 @@ enum ExtendedJSONCoding {
     }
 
     static func millisecondsSince1970(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded())
+        date.epochMilliseconds
     }
 
     /// Relaxed Extended JSON writes dates of years 1970–9999 as ISO 8601 with milliseconds, e.g. `…T10:00:00.123Z`.

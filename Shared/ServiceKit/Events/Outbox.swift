@@ -102,7 +102,7 @@ package enum Outbox {
             topic: topic,
             key: key,
             payload: payload,
-            createdAt: Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)),
+            createdAt: Date().epochMilliseconds,
             sequence: self.counter.add(1, ordering: .relaxed).newValue,
             requestId: requestID
         )

@@ -1,4 +1,5 @@
 package import Foundation
+import MongoStore
 
 /// The JSON conventions of every HTTP body: dates as RFC 3339 with fractional seconds (as the original wrote them),
 /// accepted with or without the fraction.
@@ -15,7 +16,7 @@ package enum StorefrontJSON {
     /// `2026-01-02T03:04:05.123Z`: UTC, rounded to the millisecond exactly as the store rounds dates, so a date in a
     /// response reads the same as the stored one.
     package static func format(_ date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let milliseconds = date.epochMilliseconds
         let (seconds, fraction) = milliseconds.quotientAndRemainder(dividingBy: 1000)
         let (wholeSeconds, positiveFraction) = fraction < 0 ? (seconds - 1, fraction + 1000) : (seconds, fraction)
         let text = Date(timeIntervalSince1970: Double(wholeSeconds)).formatted(.iso8601)  // …T03:04:05Z
