@@ -27,14 +27,15 @@ func service(_ name: String, path: String, extra: [Target.Dependency] = []) -> T
     )
 }
 
-/// A service's test target: the services it runs in-process (itself first, then real peers), on the test support.
-func serviceTests(_ name: String, testing services: [String]) -> Target {
+/// A service's test target: the services it runs in-process (itself first, then real peers), on the test support,
+/// plus `extra` for what only it needs.
+func serviceTests(_ name: String, testing services: [String], extra: [Target.Dependency] = []) -> Target {
     .testTarget(
         name: name,
         dependencies: services.map { .target(name: $0) } + [
             "TestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
-        ],
+        ] + extra,
         path: "Tests/\(name)"
     )
 }
@@ -65,6 +66,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0", traits: []),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        // Already in the graph through jwt-kit; the SMTP tests make their certificates with them.
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // C libraries, linked from the system through pkg-config. Only their wrappers import them.
@@ -146,7 +151,11 @@ let package = Package(
         service("CartService", path: "Carts"),
         service("OrderService", path: "Orders", extra: [.product(name: "Crypto", package: "swift-crypto")]),
         service("PaymentService", path: "Payments"),
-        service("NotificationService", path: "Notifications"),
+        service(
+            "NotificationService",
+            path: "Notifications",
+            extra: [.product(name: "NIOSSL", package: "swift-nio-ssl")]
+        ),
 
         // Development tools.
         .executableTarget(
@@ -216,7 +225,27 @@ let package = Package(
             ]
         ),
         serviceTests("PaymentServiceTests", testing: ["PaymentService"]),
-        serviceTests("NotificationServiceTests", testing: ["NotificationService", "UserService"]),
+        serviceTests(
+            "NotificationServiceTests",
+            testing: ["NotificationService", "UserService"],
+            extra: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "X509", package: "swift-certificates"),
+            ]
+        ),
+        // The seven services as real processes, started by scripts/stack; linked to none of them.
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "ServiceKit",
+                "TestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/EndToEndTests"
+        ),
     ]
 )
 

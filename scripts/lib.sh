@@ -211,9 +211,21 @@ proc_start() {
     [[ "$exe" == /* ]] || die "proc_start needs an absolute executable path, got '$exe'"
     mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
     printf '==== %s: %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$*" >>"$logfile"
-    # Not a process-group leader (job control is off in scripts), so setsid runs EXE in place
-    # and $! is EXE's own pid.
-    setsid "$@" </dev/null >>"$logfile" 2>&1 &
+    (
+        # The daemon gets none of our other open files: a caller that waits for a pipe or socket
+        # it gave us to close (a CI log reader, a test's process monitor) would otherwise wait
+        # until the daemon exits.
+        local fd
+        for fd in /proc/"$BASHPID"/fd/*; do
+            fd=${fd##*/}
+            if ((fd > 2)); then
+                eval "exec $fd>&-" 2>/dev/null || true
+            fi
+        done
+        # Not a process-group leader (job control is off in scripts), so setsid runs EXE in
+        # place and $! is EXE's own pid.
+        exec setsid "$@" </dev/null >>"$logfile" 2>&1
+    ) &
     STARTED_PID=$!
     printf '%s\n%s\n' "$STARTED_PID" "$exe" >"$pidfile"
 }
@@ -304,11 +316,12 @@ is_service_name() {
 # Configuration and tools
 # ---------------------------------------------------------------------------------------------
 
-# load_env: export every variable of env.example, then of .env (local overrides) if present.
+# load_env [OVERRIDES]: export every variable of env.example, then of the local overrides file
+# (default .env) if present.
 load_env() {
     local file
     set -a
-    for file in "$STOREFRONT_ROOT/env.example" "$STOREFRONT_ROOT/.env"; do
+    for file in "$STOREFRONT_ROOT/env.example" "${1:-$STOREFRONT_ROOT/.env}"; do
         if [[ -f "$file" ]]; then
             # shellcheck source=/dev/null # plain KEY=value files, not scripts
             source "$file"

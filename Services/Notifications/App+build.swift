@@ -8,8 +8,8 @@ import ServiceKit
 ///     `SMTP_*` and `KAFKA_*` keys through it).
 ///   - consumerGroups: the original's group ids by default; tests pass unique ones.
 ///   - sender: how messages go out; by default from the configuration (``makeSender(_:)``).
-/// - Throws: ``ConfigurationError`` for a malformed `NOTIFICATION_*` value or a set `SMTP_HOST` (SMTP delivery is not
-///   implemented yet); `KafkaBusError` `.configuration` when the consumers cannot be created.
+/// - Throws: ``ConfigurationError`` for a malformed `NOTIFICATION_*` or `SMTP_*` value (see ``makeSender(_:)``);
+///   `KafkaBusError` `.configuration` when the consumers cannot be created.
 func buildApplication(
     _ runtime: ServiceRuntime,
     consumerGroups: NotificationEventsConsumer.Groups = .original,
@@ -34,20 +34,18 @@ func buildApplication(
     }
 }
 
-/// The sender the configuration asks for: ``LogSender`` when `SMTP_HOST` is unset.
+/// The sender the configuration asks for: ``SMTPSender`` when `SMTP_HOST` is set and not empty, ``LogSender``
+/// otherwise.
 ///
-/// SMTP delivery (`SMTP_HOST`, `SMTP_PORT`, `SMTP_USERNAME`, `SMTP_PASSWORD`, `SMTP_FROM`) is not implemented in this
-/// version. Rather than pretend to send e-mail, the service refuses to start when `SMTP_HOST` is set.
-/// - Throws: ``ConfigurationError`` when `SMTP_HOST` is set.
+/// The SMTP keys (`SMTP_HOST`, `SMTP_PORT`, `SMTP_FROM`, `SMTP_USERNAME`, `SMTP_PASSWORD`, `SMTP_TLS`,
+/// `SMTP_CA_FILE`, `SMTP_TIMEOUT_MS`) are described on ``SMTPConfiguration``; the password is read as a secret.
+/// - Throws: ``ConfigurationError`` when `SMTP_HOST` is set and another SMTP key is missing (`SMTP_FROM`), malformed
+///   or unusable (an unreadable `SMTP_CA_FILE`): the service refuses to start rather than fail every delivery.
 func makeSender(_ runtime: ServiceRuntime) throws -> any NotificationSender {
-    if let host = runtime.setting("smtp.host"), !host.isEmpty {
-        throw ConfigurationError(
-            key: "smtp.host",
-            value: host,
-            expected: "unset: SMTP delivery is not implemented in this version (unset SMTP_HOST to log notifications)"
-        )
+    guard let configuration = try SMTPConfiguration(setting: { runtime.setting($0, isSecret: $1) }) else {
+        return LogSender(logger: runtime.logger)
     }
-    return LogSender(logger: runtime.logger)
+    return try SMTPSender(configuration: configuration, logger: runtime.logger)
 }
 
 /// The delivery policy from `NOTIFICATION_MAX_ATTEMPTS`, `NOTIFICATION_RETRY_BASE_MS`,

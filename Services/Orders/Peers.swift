@@ -122,25 +122,32 @@ struct Peers: Sendable {
         }
     }
 
-    /// `POST {INVENTORY_URL}/reservations/{id}/cancel`: gives the reservation's stock back (idempotent there).
-    /// Best effort: logged; the reservation's TTL (and the `failed` payment event) release it otherwise.
-    func releaseReservation(_ reservationID: String) async {
+    /// `POST {INVENTORY_URL}/reservations/{id}/cancel`: the order will not go ahead, so inventory puts the
+    /// reservation's stock back on sale (held or already sold) and sells nothing for it on a later payment success.
+    /// Idempotent there. An unknown reservation (404) holds nothing: logged, not thrown.
+    /// - Throws: `ServiceClientError(.unavailable)` when inventory cannot do it now (try again later); 502 for an
+    ///   answer outside its contract.
+    func withdrawReservation(_ reservationID: String) async throws {
         guard !reservationID.isEmpty else { return }
-        do {
-            let response = try await self.client.send(
-                .post,
-                to: .inventory,
-                path: "/reservations/\(reservationID)/cancel"
+        let response = try await self.client.send(.post, to: .inventory, path: "/reservations/\(reservationID)/cancel")
+        if response.status.code == 404 {
+            self.logger.warning(
+                "withdrawn reservation unknown to inventory",
+                metadata: ["reservation.id": "\(reservationID)"]
             )
-            if response.status.code >= 300 {
-                self.logger.warning(
-                    "reservation not released",
-                    metadata: ["reservation.id": "\(reservationID)", "status": "\(response.status.code)"]
-                )
-            }
+            return
+        }
+        try Self.check(response, from: .inventory)
+    }
+
+    /// ``withdrawReservation(_:)`` where the caller cannot wait: a failure is logged. The reservation's expiry then
+    /// gives held stock back, and a late payment success for the order is withdrawn by the payment-events consumer.
+    func withdrawReservationLater(_ reservationID: String) async {
+        do {
+            try await self.withdrawReservation(reservationID)
         } catch {
             self.logger.warning(
-                "reservation not released",
+                "reservation not withdrawn now; its expiry or the payment-events consumer will",
                 metadata: ["reservation.id": "\(reservationID)", "error": "\(error)"]
             )
         }
@@ -204,30 +211,34 @@ struct Peers: Sendable {
     /// The order's payments (`GET {PAYMENT_URL}/payments?orderId=`), each the payment JSON.
     func payments(orderID: String) async throws -> [JSONValue] {
         let response = try await self.client.send(.get, to: .payment, path: "/payments?orderId=\(orderID)")
-        guard response.status.code == 200 else { throw Self.failed(.payment, response) }
+        try Self.check(response, from: .payment)
         guard case .array(let payments) = try response.decode(JSONValue.self, peer: .payment) else {
             throw Self.failed(.payment, "a payment list that is not an array")
         }
         return payments
     }
 
-    /// Refunds every successful payment of the order (`POST /payments/{id}/refund`). Returns how many were refunded.
-    /// - Throws: when the payment service cannot be asked or refuses a refund.
+    /// Refunds what is left of every successful payment of the order (`POST /payments/{id}/refund`, also after a
+    /// partial refund). Returns how many were refunded. Safe to repeat: the refund's key makes it happen once.
+    /// - Throws: `ServiceClientError(.unavailable)` when the payment service cannot be asked now; 502 when it refuses.
     @discardableResult
     func refundAll(orderID: String) async throws -> Int {
         var refunded = 0
         for payment in try await self.payments(orderID: orderID) {
-            guard case .string(let status)? = payment["status"], status.lowercased() == "success",
+            guard case .string(let status)? = payment["status"],
+                ["success", "partially_refunded"].contains(status.lowercased()),
                 case .string(let id)? = payment["_id"]
             else { continue }
             struct Empty: Encodable, Sendable {}
+            // One key per order and payment: a cancel racing the payment-events consumer refunds once.
             let response = try await self.client.send(
                 .post,
                 to: .payment,
                 path: "/payments/\(id)/refund",
-                body: Empty()
+                body: Empty(),
+                headers: [("Idempotency-Key", "order-\(orderID)-refund-\(id)")]
             )
-            guard response.status.code < 300 else { throw Self.failed(.payment, response) }
+            try Self.check(response, from: .payment)
             refunded += 1
         }
         return refunded
@@ -246,6 +257,17 @@ struct Peers: Sendable {
     private static func errorCode(_ json: JSONValue?) -> String? {
         if case .string(let code)? = json?["error"]?["code"] { return code }
         return nil
+    }
+
+    /// Accepts a 2xx answer; throws `ServiceClientError(.unavailable)` for 502/503/504 (worth retrying) and 502
+    /// `dependency_failed` for anything else.
+    static func check(_ response: ServiceClient.Response, from peer: StorefrontService) throws {
+        switch response.status.code {
+        case 200..<300: return
+        case 502, 503, 504:
+            throw ServiceClientError(.unavailable, peer: peer, detail: "answered \(response.status.code)")
+        default: throw Self.failed(peer, response)
+        }
     }
 
     static func failed(_ peer: StorefrontService, _ response: ServiceClient.Response) -> APIError {

@@ -24,6 +24,8 @@ package final class MongoStore: Service, Sendable {
     private let threadPool: NIOThreadPool
     private let logger: Logger
     private let isClosed = Mutex(false)
+    /// Admits one transaction at a time when the configuration asks for it (`serialTransactions`).
+    private let transactionGate: TransactionGate?
 
     /// Creates the pools; connects lazily, on the first operation.
     /// - Throws: ``MongoStoreError/Code/configuration`` when the URI is unusable.
@@ -33,6 +35,7 @@ package final class MongoStore: Service, Sendable {
         self.threadPool = NIOThreadPool(numberOfThreads: configuration.threads)
         self.threadPool.start()
         self.logger = logger
+        self.transactionGate = configuration.serialTransactions ? TransactionGate() : nil
     }
 
     deinit {
@@ -74,8 +77,20 @@ package final class MongoStore: Service, Sendable {
     ) async throws
         -> T
     {
-        try await self.withConnection { connection in
-            try connection.withTransaction(maxAttempts: 3) { try body(MongoTransaction(connection: connection)) }
+        let transaction = {
+            try await self.withConnection { connection in
+                try connection.withTransaction(maxAttempts: 3) { try body(MongoTransaction(connection: connection)) }
+            }
+        }
+        guard let gate = self.transactionGate else { return try await transaction() }
+        await gate.enter()
+        do {
+            let value = try await transaction()
+            await gate.leave()
+            return value
+        } catch {
+            await gate.leave()
+            throw error
         }
     }
 
@@ -114,6 +129,29 @@ package final class MongoStore: Service, Sendable {
             }
         } catch is CancellationError where self.isClosed.withLock({ $0 }) {
             throw MongoStoreError(.shutdown, "the store closed before the operation ran")
+        }
+    }
+}
+
+/// A first-come, first-served lock for async callers (``MongoStore/withTransaction(_:)`` with serial transactions).
+private actor TransactionGate {
+    private var isHeld = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func enter() async {
+        guard self.isHeld else {
+            self.isHeld = true
+            return
+        }
+        await withCheckedContinuation { self.waiters.append($0) }
+    }
+
+    /// Hands the lock to the next waiter, or frees it.
+    func leave() {
+        if self.waiters.isEmpty {
+            self.isHeld = false
+        } else {
+            self.waiters.removeFirst().resume()
         }
     }
 }

@@ -10,6 +10,10 @@ package import Configuration
 ///   server before failing with ``MongoStoreError/Code/unavailable``; default 5000.
 /// - `socket.timeout.ms` (`MONGO_SOCKET_TIMEOUT_MS`): how long one network read may take before failing with
 ///   ``MongoStoreError/Code/timeout``; default 10000.
+/// - `serial.transactions` (`MONGO_SERIAL_TRANSACTIONS`): `true` runs this process's transactions one at a time;
+///   default `false`. For the development store only: nx-27017 runs every session's transaction as a savepoint on one
+///   shared SQLite connection, so concurrent transactions corrupt each other and can leave one open for good,
+///   after which the store refuses work on every other database (docs/dev-store-gaps.md, gap 17).
 ///
 /// Options already present in the URI win over the two timeouts.
 package struct MongoStoreConfiguration: Sendable {
@@ -20,6 +24,8 @@ package struct MongoStoreConfiguration: Sendable {
     package var socketTimeout: Duration
     /// Sent to the server in the handshake, so server logs show which service a connection belongs to.
     package var appName: String
+    /// Whether transactions run one at a time in this process (`serial.transactions`).
+    package var serialTransactions = false
 
     package init(
         uri: String = "mongodb://127.0.0.1:27017",
@@ -48,6 +54,12 @@ package struct MongoStoreConfiguration: Sendable {
             try Self.positiveInt(reader, "server.selection.timeout.ms", default: 5000)
         )
         self.socketTimeout = .milliseconds(try Self.positiveInt(reader, "socket.timeout.ms", default: 10000))
+        switch reader.string(forKey: "serial.transactions")?.lowercased() {
+        case nil, "false", "0": self.serialTransactions = false
+        case "true", "1": self.serialTransactions = true
+        case let other?:
+            throw MongoStoreError(.configuration, "mongo.serial.transactions must be true or false, got '\(other)'")
+        }
         guard !self.database.isEmpty else {
             throw MongoStoreError(.configuration, "the database name is empty")
         }

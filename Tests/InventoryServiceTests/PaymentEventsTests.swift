@@ -143,6 +143,62 @@ struct PaymentEventsTests {
         await runtime.store.close()
     }
 
+    @Test("a withdrawn order's stock goes back on sale: held or sold, once; a late success then sells nothing")
+    func withdraw() async throws {
+        let (runtime, reservations, consumer) = try await Self.setup(ttl: .milliseconds(300))
+        let a = try await InventoryTests.stock(runtime, 5)
+
+        // Paid, then withdrawn (cancelled before shipping): sold → available, twice applied once.
+        let paid = try await Self.reserve(reservations, "o-paid", [(a, 2)])
+        try await consumer.handle(
+            InventoryTests.paymentMessage(paid.id, order: "o-paid", status: "success"),
+            logger: InventoryTests.logger
+        )
+        #expect(try await InventoryTests.record(runtime, a).sold == 2)
+        for _ in 0..<2 {
+            guard case .withdrawn(let withdrawn) = try await reservations.withdraw(id: paid.id) else {
+                Issue.record("expected withdrawn")
+                return
+            }
+            #expect(withdrawn.status == .cancelled && withdrawn.stock == .released && withdrawn.outcome == "withdrawn")
+        }
+        var record = try await InventoryTests.record(runtime, a)
+        #expect(record.inventory == 5 && record.reserved == 0 && record.sold == 0)
+        // A redelivered success for it commits nothing again.
+        try await consumer.handle(
+            InventoryTests.paymentMessage(paid.id, order: "o-paid", status: "success"),
+            logger: InventoryTests.logger
+        )
+        #expect(try await InventoryTests.record(runtime, a).sold == 0)
+
+        // Withdrawn while held (the order failed before its payment's outcome was known): a late success sells
+        // nothing, although the stock is there.
+        let pending = try await Self.reserve(reservations, "o-pending", [(a, 3)])
+        guard case .withdrawn = try await reservations.withdraw(id: pending.id) else {
+            Issue.record("expected withdrawn")
+            return
+        }
+        #expect(try await InventoryTests.record(runtime, a).inventory == 5)
+        #expect(try await reservations.commit(id: pending.id) == .withdrawn)
+        record = try await InventoryTests.record(runtime, a)
+        #expect(record.inventory == 5 && record.sold == 0)
+
+        // Expired first, then withdrawn: the status stays EXPIRED, and a late success sells nothing either.
+        let lapsed = try await Self.reserve(reservations, "o-lapsed", [(a, 1)])
+        try await Task.sleep(for: .milliseconds(400))
+        #expect(try await reservations.sweep(logger: InventoryTests.logger) >= 1)
+        guard case .withdrawn(let expired) = try await reservations.withdraw(id: lapsed.id) else {
+            Issue.record("expected withdrawn")
+            return
+        }
+        #expect(expired.status == .expired && expired.outcome == "withdrawn")
+        #expect(try await reservations.commit(id: lapsed.id) == .withdrawn)
+        record = try await InventoryTests.record(runtime, a)
+        #expect(record.inventory == 5 && record.reserved == 0 && record.sold == 0)
+        #expect(try await reservations.withdraw(id: InventoryTests.newID()) == .notFound)
+        await runtime.store.close()
+    }
+
     @Test(
         "through the broker: a success published twice sells once; a late success without stock emits reservation-lost"
     )

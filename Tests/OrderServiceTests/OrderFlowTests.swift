@@ -69,10 +69,11 @@ struct OrderFlowTests {
             #expect(try await stack.orderStatus(orderID) == "confirmed")
             #expect(try await stack.stock(product).map { $0.available == 8 && $0.sold == 2 } ?? false)
 
-            // Cancel a confirmed order: refunded through payment; a second cancel is 409.
+            // Cancel a confirmed order: refunded through payment, its units back on sale; a second cancel is 409.
             let cancel = try await stack.call(.post, stack.orderURL, "/order/\(orderID)/cancel", headers: owner)
             #expect(cancel.status == 200 && cancel.string("status") == "refunded", "\(cancel.text)")
             #expect(stack.payment.charges(status: "refunded") == 1)
+            #expect(try await stack.stock(product).map { $0.available == 10 && $0.sold == 0 } ?? false)
             let again = try await stack.call(.post, stack.orderURL, "/order/\(orderID)/cancel", headers: owner)
             #expect(again.status == 409 && again.errorCode == "invalid_state")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import KafkaBus
@@ -469,7 +470,9 @@ struct PaymentServiceTests {
         await Self.cleanUp(runtime)
     }
 
-    @Test("refunds: partial 200, over the rest 422, full rest 200 (refunded), again 409; admin or service only; events")
+    @Test(
+        "refunds: partial 200 (once per Idempotency-Key), over the rest 422, full rest 200, again 409; admin or service"
+    )
     func refunds() async throws {
         try await Self.withOrderPeer { peer, url in
             let (runtime, app) = try await Self.makeApp(orderURL: url)
@@ -484,8 +487,11 @@ struct PaymentServiceTests {
                     let id = try #require(Self.object(paid)["_id"] as? String)
                     let admin = try await runtime.bearerHeaders(userID: MongoObjectID().hex, role: .admin)
                     let service = try await runtime.bearerHeaders(userID: "order-service", role: .service)
-                    func refund(_ body: String?, _ headers: HTTPFields) async throws -> TestResponse {
-                        try await client.executeRequest(
+                    func refund(_ body: String?, _ headers: HTTPFields, key: String? = nil) async throws -> TestResponse
+                    {
+                        var headers = headers
+                        if let key { headers[HTTPField.Name("Idempotency-Key")!] = key }
+                        return try await client.executeRequest(
                             uri: "/payments/\(id)/refund",
                             method: .post,
                             headers: headers,
@@ -494,10 +500,18 @@ struct PaymentServiceTests {
                     }
                     #expect(try await refund(#"{"amount":30}"#, owner).status == .forbidden)
                     #expect(try await refund(#"{"amount":0}"#, admin).status == .badRequest)
-                    let partial = try await refund(#"{"amount":30.25}"#, admin)
-                    #expect(partial.status == .ok, "\(String(buffer: partial.body))")
-                    #expect(Self.object(partial)["status"] as? String == "partially_refunded")
-                    #expect(Self.object(partial)["refundedAmount"] as? Double == 30.25)
+                    #expect(try await refund(#"{"amount":1}"#, admin, key: "a b").status == .badRequest)
+                    // The same keyed partial refund twice (a client retrying after a timeout) refunds once.
+                    for _ in 0..<2 {
+                        let partial = try await refund(#"{"amount":30.25}"#, admin, key: "goodwill-1")
+                        #expect(partial.status == .ok, "\(String(buffer: partial.body))")
+                        #expect(Self.object(partial)["status"] as? String == "partially_refunded")
+                        #expect(Self.object(partial)["refundedAmount"] as? Double == 30.25)
+                    }
+                    let reused = try await refund(#"{"amount":5}"#, admin, key: "goodwill-1")
+                    #expect(
+                        reused.status == .unprocessableContent && reused.errorEnvelope?.code == "idempotency_key_reused"
+                    )
                     let over = try await refund(#"{"amount":69.76}"#, service)
                     #expect(over.status == .unprocessableContent && over.errorEnvelope?.code == "refund_exceeds_charge")
                     let full = try await refund(nil, service)
@@ -534,6 +548,7 @@ struct PaymentServiceTests {
                         ]
                     )
                     #expect(events.map { $0.body["amount"] as? Double } == [100, 30.25, 69.75])
+                    #expect(events.map { $0.body["fullyRefunded"] as? Bool } == [nil, false, true])
                     #expect(events.allSatisfy { $0.key == orderId })
                 }
             }

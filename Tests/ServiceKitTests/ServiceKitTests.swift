@@ -362,7 +362,8 @@ struct ServiceKitTests {
 
     @Test("a client's id is 24 ASCII hex digits (either case, lower-cased); anything else is 400 invalid_id")
     func clientIDs() throws {
-        #expect(try MongoObjectID.fromRequest("5F1D7A2B3C4D5E6F7A8B9C0D", name: "the id").hex == "5f1d7a2b3c4d5e6f7a8b9c0d")
+        let upper = try MongoObjectID.fromRequest("5F1D7A2B3C4D5E6F7A8B9C0D", name: "the id")
+        #expect(upper.hex == "5f1d7a2b3c4d5e6f7a8b9c0d")
         // Eight full-width digits are also 24 UTF-8 bytes; Character.isHexDigit would have accepted them.
         for bad in [nil, "", "5f1d7a2b3c4d5e6f7a8b9c0", "5f1d7a2b3c4d5e6f7a8b9c0g", "１２３４５６７８"] {
             let error = #expect(throws: APIError.self) { try MongoObjectID.fromRequest(bad, name: "the user id") }

@@ -55,6 +55,12 @@ package final class ChildProcess: @unchecked Sendable {
         while self.process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
     }
 
+    /// Waits until the process has exited (polling, so no thread blocks) and returns its exit status.
+    package func exitStatus() async -> Int32 {
+        while self.process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+        return self.process.terminationStatus
+    }
+
     /// The last `lines` lines of the process's output, for failure messages.
     package func logTail(lines: Int = 40) -> String {
         let text = (try? String(contentsOf: self.logFile, encoding: .utf8)) ?? ""

@@ -22,6 +22,7 @@ package enum TestRuntimes {
             "mongo.uri": try TestEnvironment.mongoURI(),
             "mongo.database": database,
             "mongo.threads": "4",
+            "mongo.serial.transactions": "true",
             "jwt.secret": self.jwtSecret,
         ]
         if let brokers = try? TestEnvironment.kafkaBrokers() { values["kafka.brokers"] = brokers }

@@ -15,13 +15,16 @@ package enum TestStores {
 
     /// A store configuration for a fresh database on the shared dev store.
     package static func configuration(threads: Int = 4) throws -> MongoStoreConfiguration {
-        MongoStoreConfiguration(
+        var configuration = MongoStoreConfiguration(
             uri: try TestEnvironment.mongoURI(),
             database: TestEnvironment.uniqueName("test").replacingOccurrences(of: "-", with: "_"),
             threads: threads,
             serverSelectionTimeout: .seconds(5),
             appName: "storefront-tests"
         )
+        // The shared dev store must never see two transactions at once (dev-store-gaps.md, gap 17).
+        configuration.serialTransactions = true
+        return configuration
     }
 
     /// Runs `body` with a store on a fresh database, then drops the database and closes the store, also on failure.

@@ -9,7 +9,7 @@ import ServiceKit
 /// |---|---|---|---|
 /// | POST | `/reserve` | `{orderId, items: [{productId, quantity}]}` | 201 reservation (200 for an order already reserved) |
 /// | GET | `/reservations/{id}` | | 200 reservation |
-/// | POST | `/reservations/{id}/cancel` | | 200 reservation (`CANCELLED`, or already final); 409 `reservation_committed` |
+/// | POST | `/reservations/{id}/cancel` | | 200 reservation (stock back on sale: `CANCELLED`, or `EXPIRED`); 503 `reservation_busy` |
 ///
 /// Reservation: `{reservationId, orderId, status, items, expiresAt, createdAt, success, message}`.
 /// Errors: 400 `validation_failed` / `invalid_id`, 401, 403, 404, 409 `insufficient_stock`, 503 `reservation_busy`.
@@ -53,25 +53,27 @@ struct ReservationController: Sendable {
         group.post("/reservations/:id/cancel", use: self.cancel)
     }
 
-    /// `POST /reservations/{id}/cancel` (service or admin): the order was cancelled or failed, give the stock back.
-    /// Runs the same cancel as a `failed` payment event (PENDING → CANCELLED, reserved → available); idempotent:
-    /// an already cancelled or expired reservation answers 200 as it is. A COMMITTED one is refused with 409.
+    /// `POST /reservations/{id}/cancel` (service or admin): the order will not go ahead (failed, cancelled, or
+    /// refunded before shipping), so its stock goes back on sale: held units are released, sold ones returned, and
+    /// a later payment success for it sells nothing (``Reservations/withdraw(id:)``). Idempotent: 200 with the
+    /// reservation (`CANCELLED`, or `EXPIRED` when its hold had already lapsed); 503 `reservation_busy` while it is
+    /// still being made.
     @Sendable
     func cancel(request: Request, context: ServiceRequestContext) async throws -> ReservationResponse {
         _ = try context.requireRole(.service, .admin)
         let id = try context.parameters.require("id")
-        switch try await self.reservations.cancel(id: id) {
+        switch try await self.reservations.withdraw(id: id) {
         case .notFound:
             throw APIError.notFound("reservation")
         case .notReady:
             throw APIError.unavailable("the reservation is still being made; try again", code: "reservation_busy")
-        case .alreadyFinal(.committed):
-            throw APIError.conflict("the reservation is committed (paid)", code: "reservation_committed")
-        case .cancelled, .alreadyFinal:
-            context.logger.info("reservation cancelled on request", metadata: ["reservation.id": "\(id)"])
+        case .withdrawn(let reservation):
+            context.logger.info(
+                "reservation withdrawn on request; its stock is back on sale",
+                metadata: ["reservation.id": "\(id)", "order.id": "\(reservation.orderId)"]
+            )
+            return ReservationResponse(reservation)
         }
-        guard let reservation = try await self.reservations.find(id: id) else { throw APIError.notFound("reservation") }
-        return ReservationResponse(reservation)
     }
 
     @Sendable

@@ -17,8 +17,8 @@ struct PaymentEvent: Decodable, Sendable {
 }
 
 /// Applies payment outcomes to reservations: `success` commits (reserved → sold; a late success for an expired or
-/// cancelled reservation sells again or reports `reservation-lost`), `failed`/`failure` cancels (reserved →
-/// available), `refunded` changes no stock. Idempotent under redelivery and replay: every transition is guarded by
+/// cancelled reservation sells again or reports `reservation-lost`, unless the order withdrew it), `failed`/`failure`
+/// cancels (reserved → available), `refunded` changes no stock. Idempotent under redelivery and replay: every transition is guarded by
 /// the reservation's state and every stock step by its stage. Malformed events are logged and skipped; only
 /// transient store failures are thrown (the consumer retries the message in place).
 struct PaymentEventsConsumer: Sendable {
@@ -78,6 +78,8 @@ struct PaymentEventsConsumer: Sendable {
             case .lost(let reason):
                 logger.error("paid order lost its stock: reservation-lost emitted", metadata: ["reason": "\(reason)"])
                 self.notifyOutbox()
+            case .withdrawn:
+                logger.warning("payment success for a withdrawn order: nothing sold (the order service refunds it)")
             default:
                 logger.info("payment success applied", metadata: ["outcome": "\(outcome)"])
             }

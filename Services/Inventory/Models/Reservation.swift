@@ -1,10 +1,12 @@
 /// A stock reservation for one order, as stored in `InventoryService.reservations` (`_id` = reservation id, unique
 /// index on `orderId`).
 ///
-/// `status` is the business state (`PENDING → COMMITTED | CANCELLED | EXPIRED`); `stock` is the stock movement that
-/// state requires and how far it got: `reserving` (holding items) → `held`; then `selling` → `sold`,
-/// or `releasing` → `released`; `reselling` while a late payment success tries to sell the items of an expired or
-/// cancelled reservation again. `outcome` is `lost` once a late success could not be served.
+/// `status` is the business state (`PENDING → COMMITTED | CANCELLED | EXPIRED`, and `COMMITTED → CANCELLED` when the
+/// order is withdrawn after payment); `stock` is the stock movement that state requires and how far it got:
+/// `reserving` (holding items) → `held`; then `selling` → `sold`, or `releasing` → `released`; `reselling` while a
+/// late payment success tries to sell the items of an expired or cancelled reservation again; `returning` while the
+/// sold units of a withdrawn order go back on sale (→ `released`). `outcome` is `lost` once a late success could not
+/// be served, `late-commit` once it was, and `withdrawn` once the order gave up (no later success sells it again).
 struct Reservation: Codable, Sendable, Equatable {
     struct Item: Codable, Sendable, Equatable {
         var productId: String
@@ -19,7 +21,7 @@ struct Reservation: Codable, Sendable, Equatable {
     }
 
     enum Stock: String, Codable, Sendable {
-        case reserving, held, selling, sold, releasing, released, reselling
+        case reserving, held, selling, sold, releasing, released, reselling, returning
     }
 
     var id: String

@@ -3,8 +3,8 @@ import Logging
 import MongoStore
 import ServiceKit
 
-/// The reservation lifecycle: reserve (all or nothing, keyed by order id), commit, cancel, expire, and the late
-/// commit of a reservation that already gave its stock back.
+/// The reservation lifecycle: reserve (all or nothing, keyed by order id), commit, cancel, expire, the late
+/// commit of a reservation that already gave its stock back, and the withdrawal of an order that will not go ahead.
 ///
 /// Every transition is a conditional update on the reservation's `status` and `stock` fields (so no transition
 /// leaves a final state and two actors cannot both win), which also records the stock movement now due; the
@@ -142,8 +142,8 @@ struct Reservations: Sendable {
         )
     }
 
-    /// Runs the remaining steps of the movement a reservation is in (`selling`, `releasing`) and marks it done.
-    /// Idempotent. Returns the reservation afterwards.
+    /// Runs the remaining steps of the movement a reservation is in (`selling`, `releasing`, `returning`) and marks it
+    /// done. Idempotent. Returns the reservation afterwards.
     @discardableResult
     func finishMovement(_ reservation: Reservation) async throws -> Reservation {
         let done: Reservation.Stock
@@ -153,6 +153,9 @@ struct Reservations: Sendable {
             done = .sold
         case .releasing:
             for item in reservation.items { try await self.ledger.release(reservation.id, item) }
+            done = .released
+        case .returning:
+            for item in reservation.items { try await self.ledger.unsell(reservation.id, item) }
             done = .released
         default:
             return reservation
@@ -172,14 +175,16 @@ struct Reservations: Sendable {
         case lateCommitted
         case lost(reason: String)
         case alreadyLost
+        /// The order was withdrawn (failed or cancelled) before its payment arrived; the order service refunds it.
+        case withdrawn
         case notFound
         /// Still being reserved (cannot be: payment follows the reserve answer); retry later.
         case notReady
     }
 
-    /// Payment succeeded: PENDING → COMMITTED (reserved → sold). For an EXPIRED or CANCELLED reservation, sells the
-    /// same items again from available stock if every one is there (directly to sold); otherwise records the loss and
-    /// writes a `reservation-lost` event to the outbox.
+    /// Payment succeeded: PENDING → COMMITTED (reserved → sold). For an EXPIRED or CANCELLED reservation whose order
+    /// was not withdrawn, sells the same items again from available stock if every one is there (directly to sold);
+    /// otherwise records the loss and writes a `reservation-lost` event to the outbox.
     func commit(id: String) async throws -> CommitOutcome {
         if let moved = try await self.transition(id, to: .committed, stock: .selling) {
             try await self.finishMovement(moved)
@@ -195,6 +200,7 @@ struct Reservations: Sendable {
             return .notReady
         case .expired, .cancelled:
             if reservation.outcome == "lost" { return .alreadyLost }
+            if reservation.outcome == Self.withdrawn { return .withdrawn }
             if reservation.stock == .releasing { reservation = try await self.finishMovement(reservation) }
             if reservation.stock == .released {
                 guard
@@ -277,7 +283,8 @@ struct Reservations: Sendable {
         case notReady
     }
 
-    /// Payment failed: PENDING → CANCELLED (reserved → available). Refused for COMMITTED.
+    /// Payment failed: PENDING → CANCELLED (reserved → available). Refused for COMMITTED. A later payment success may
+    /// still sell the items again (see ``commit(id:)``); ``withdraw(id:)`` is the order's final word.
     func cancel(id: String) async throws -> CancelOutcome {
         if let moved = try await self.transition(id, to: .cancelled, stock: .releasing) {
             try await self.finishMovement(moved)
@@ -287,6 +294,57 @@ struct Reservations: Sendable {
         if reservation.status == .pending { return .notReady }
         try await self.finishMovement(reservation)
         return .alreadyFinal(reservation.status)
+    }
+
+    static let withdrawn = "withdrawn"
+
+    enum WithdrawOutcome: Equatable {
+        case withdrawn(Reservation)
+        case notFound
+        /// Still being reserved, or a late commit is running: try again shortly.
+        case notReady
+    }
+
+    /// The order will not go ahead (it failed, was cancelled, or was refunded before shipping): whatever the
+    /// reservation holds goes back on sale, and no later payment success sells it again. PENDING → CANCELLED
+    /// (reserved → available); COMMITTED → CANCELLED (sold → available); EXPIRED and CANCELLED keep their status.
+    /// Each is marked `withdrawn` in the same conditional write, so a concurrent late commit and this cannot both win.
+    /// Idempotent.
+    func withdraw(id: String) async throws -> WithdrawOutcome {
+        for _ in 0..<20 {
+            guard var reservation = try await self.find(id: id) else { return .notFound }
+            if reservation.outcome == Self.withdrawn {
+                return .withdrawn(try await self.finishMovement(reservation))
+            }
+            if reservation.stock == .selling || reservation.stock == .releasing {
+                reservation = try await self.finishMovement(reservation)
+            }
+            let next: Reservation.Stock
+            switch (reservation.status, reservation.stock) {
+            case (.pending, .held): next = .releasing
+            case (.committed, .sold): next = .returning
+            case (.expired, .released), (.cancelled, .released): next = .released
+            case (.pending, .reserving), (_, .reselling): return .notReady
+            default: continue  // moved meanwhile: look again
+            }
+            let outcome: MongoValue = reservation.outcome.map { .string($0) } ?? ["$exists": false]
+            if let moved = try await self.collection.findOneAndUpdate(
+                [
+                    "_id": .string(id), "status": .string(reservation.status.rawValue),
+                    "stock": .string(reservation.stock.rawValue), "outcome": outcome,
+                ],
+                [
+                    "$set": [
+                        "status": .string(reservation.status == .expired ? "EXPIRED" : "CANCELLED"),
+                        "stock": .string(next.rawValue), "outcome": .string(Self.withdrawn),
+                        "updatedAt": .int(Date().epochMilliseconds),
+                    ]
+                ]
+            ) {
+                return .withdrawn(try await self.finishMovement(moved))
+            }
+        }
+        return .notReady
     }
 
     // MARK: - Sweeping
@@ -310,7 +368,10 @@ struct Reservations: Sendable {
                 )
             }
         }
-        for stuck in try await self.collection.find(["stock": ["$in": ["selling", "releasing"]]], limit: 200) {
+        for stuck in try await self.collection.find(
+            ["stock": ["$in": ["selling", "releasing", "returning"]]],
+            limit: 200
+        ) {
             try await self.finishMovement(stuck)
         }
         let graceMillis = Int64(self.reservingGrace.components.seconds * 1000)

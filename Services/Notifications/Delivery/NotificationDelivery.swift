@@ -26,7 +26,8 @@ struct DeliveryPolicy: Sendable {
 
 /// The delivery loop (a `Service`): claims due notifications one at a time, finds the recipient, sends, and records
 /// the outcome honestly: SENT, SKIPPED (no recipient), FAILED with the error and the attempt count (retried with
-/// exponential backoff until `maxAttempts`, then final). Runs beside the consumers, so they never wait for a relay.
+/// exponential backoff until `maxAttempts`, then final; final at once when the sender says the message is
+/// undeliverable, see ``UndeliverableMessageError``). Runs beside the consumers, so they never wait for a relay.
 final class NotificationDelivery: Service, Sendable {
     static let subject = "Notification from Storefront"
 
@@ -118,11 +119,14 @@ final class NotificationDelivery: Service, Sendable {
             logger.info("notification sent", metadata: ["notification.channel": "\(self.sender.channel)"])
         } catch {
             let reason = String("\(error)".prefix(500))
-            let final = notification.attempts >= self.policy.maxAttempts
+            let undeliverable = (error as? any UndeliverableMessageError)?.isUndeliverable == true
+            let final = undeliverable || notification.attempts >= self.policy.maxAttempts
             let retryAt =
                 final ? nil : Date().epochMilliseconds + self.policy.backoff(afterAttempts: notification.attempts)
             logger.warning(
-                final ? "notification failed for good" : "notification attempt failed; will retry",
+                undeliverable
+                    ? "notification failed for good: undeliverable"
+                    : final ? "notification failed for good" : "notification attempt failed; will retry",
                 metadata: ["error": "\(reason)"]
             )
             do {

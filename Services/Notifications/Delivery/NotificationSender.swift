@@ -10,12 +10,22 @@ struct OutgoingMessage: Sendable, Equatable {
 }
 
 /// Delivers a notification's message to its recipient. `send` returns once the message was handed over; it throws
-/// when it was not (the notification is then retried with backoff). Implementations must not block a thread of the
+/// when it was not (the notification is then retried with backoff, unless the error is an
+/// ``UndeliverableMessageError`` that says retrying cannot help). Implementations must not block a thread of the
 /// cooperative pool or an event loop.
 protocol NotificationSender: Sendable {
     /// Stored as the notification's `channel` (`log`, `smtp`).
     var channel: String { get }
     func send(_ message: OutgoingMessage) async throws
+}
+
+/// An error of a sender that can tell whether sending this message again can ever succeed.
+///
+/// When ``isUndeliverable`` is true (say the relay answered `550` to the recipient), the delivery loop records the
+/// notification FAILED for good at once instead of retrying it. Any other error is retried with backoff.
+protocol UndeliverableMessageError: Error {
+    /// Whether this message can never be delivered as it is, whatever the number of attempts.
+    var isUndeliverable: Bool { get }
 }
 
 /// The sender used when `SMTP_HOST` is unset (development, tests): writes each message to the service log at

@@ -229,7 +229,7 @@ struct OrderController: Sendable {
         do {
             try await self.repository.insert(stored)
         } catch {
-            await self.peers.releaseReservation(reservationID)
+            await self.peers.withdrawReservationLater(reservationID)
             throw error
         }
         logger.info("order stored; charging", metadata: ["reservation.id": "\(reservationID)"])
@@ -256,7 +256,7 @@ struct OrderController: Sendable {
             }
             logger.warning("order failed at payment", metadata: ["reason": "\(reason)"])
             if (try? await self.repository.transition(orderID, from: [.pending], to: .failed, reason: why)) != nil {
-                await self.peers.releaseReservation(reservationID)
+                await self.peers.withdrawReservationLater(reservationID)
             }
         }
         if let current = try? await self.repository.find(orderID.hex) { stored = current }
@@ -290,7 +290,9 @@ struct OrderController: Sendable {
 
     // MARK: POST /order/{id}/cancel
 
-    /// pending → `cancelled` (reservation released); confirmed → `refunded` (payment refunded first); 409 otherwise.
+    /// pending → `cancelled` (reservation released); confirmed → `refunded` (payment refunded, then the sold units put
+    /// back on sale); 409 otherwise. A confirmed order's steps are each idempotent, so a cancel answered 503 midway
+    /// completes when retried.
     @Sendable
     func cancel(request: Request, context: ServiceRequestContext) async throws -> OrderResponse {
         let identity = try context.requireIdentity()
@@ -302,7 +304,7 @@ struct OrderController: Sendable {
         switch order.status {
         case .pending:
             if let cancelled = try await self.repository.transition(order.id, from: [.pending], to: .cancelled) {
-                await self.peers.releaseReservation(cancelled.reservationId)
+                await self.peers.withdrawReservationLater(cancelled.reservationId)
                 // A charge whose event has not arrived yet is given back now; a later one by the event consumer.
                 do {
                     try await self.peers.refundAll(orderID: id)
@@ -317,9 +319,14 @@ struct OrderController: Sendable {
             }
         case .confirmed:
             try await self.peers.refundAll(orderID: id)
+            try await self.peers.withdrawReservation(order.reservationId)
             if let refunded = try await self.repository.transition(order.id, from: [.confirmed], to: .refunded) {
-                context.logger.info("order refunded", metadata: ["order.id": "\(id)"])
+                context.logger.info("order refunded; its stock is back on sale", metadata: ["order.id": "\(id)"])
                 return OrderResponse(refunded)
+            }
+            // The refund's own `payment-events` record may have moved it already.
+            if let current = try await self.repository.find(id), current.status == .refunded {
+                return OrderResponse(current)
             }
         default:
             break

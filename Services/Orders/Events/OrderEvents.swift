@@ -11,12 +11,16 @@ import ServiceLifecycle
 ///
 /// `payment-events` (group `order-service-payment-group`):
 /// - `success`: pending → confirmed, then the cart is cleared (best effort). For an order already `failed` or
-///   `cancelled` (payment outcome unknown at the time, or cancelled while paying) the charge is refunded.
+///   `cancelled` (payment outcome unknown at the time, or cancelled while paying) the reservation is withdrawn (so
+///   inventory sells nothing for it, or puts back what it sold) and the charge is refunded.
 /// - `failed` / `failure` (the original's word): pending → failed.
-/// - `refunded`: confirmed | cancelled → refunded.
+/// - `refunded` (when `fullyRefunded` is not `false`): confirmed | cancelled → refunded.
 ///
 /// `inventory-events` `reservation-lost` (group `order-service-inventory-group`): pending | confirmed → failed, and
 /// every successful payment of the order is refunded.
+///
+/// A peer that cannot be reached makes the handler throw, so the message is retried in place until the refund or
+/// withdrawal is done; a peer that refuses is logged for an operator (retrying would not change its answer).
 struct OrderEvents: Sendable {
     static let paymentTopic = "payment-events"
     static let inventoryTopic = "inventory-events"
@@ -48,6 +52,8 @@ struct OrderEvents: Sendable {
         var orderId: String?
         var status: String?
         var eventId: String?
+        /// `refunded` only; absent from older producers, whose refunds were always full.
+        var fullyRefunded: Bool?
     }
 
     struct InventoryEvent: Decodable {
@@ -78,17 +84,13 @@ struct OrderEvents: Sendable {
                 return
             }
             if order.status == .failed || order.status == .cancelled {
-                // Charged for an order that is no longer going ahead: give the money back.
-                do {
+                // Charged for an order that is no longer going ahead: the goods stay on sale, the money goes back.
+                try await Self.unlessRefused(logger, "payment success for a \(order.status.rawValue) order") {
+                    try await self.peers.withdrawReservation(order.reservationId)
                     let count = try await self.peers.refundAll(orderID: orderID)
                     logger.warning(
                         "payment success for a \(order.status.rawValue) order: refunded",
                         metadata: ["refunds": "\(count)"]
-                    )
-                } catch {
-                    logger.error(
-                        "payment success for a \(order.status.rawValue) order: refund failed",
-                        metadata: ["error": "\(error)"]
                     )
                 }
             }
@@ -98,6 +100,10 @@ struct OrderEvents: Sendable {
                 logger.info("order failed: payment failed")
             }
         case "refunded":
+            guard event.fullyRefunded != false else {
+                logger.info("partial refund: the order is unchanged")
+                return
+            }
             if try await self.repository.transition(id, from: [.confirmed, .cancelled], to: .refunded) != nil {
                 logger.info("order refunded")
             }
@@ -121,11 +127,26 @@ struct OrderEvents: Sendable {
             logger.error("order failed: its reservation was lost")
         }
         guard let order = try await self.repository.find(orderID), order.status == .failed else { return }
-        do {
+        try await Self.unlessRefused(logger, "reservation lost") {
             let count = try await self.peers.refundAll(orderID: orderID)
             logger.warning("reservation lost: payment refunded", metadata: ["refunds": "\(count)"])
+        }
+    }
+
+    /// Runs `body`; rethrows when a peer was unreachable (the consumer retries the message in place), logs a
+    /// refusal for an operator.
+    private static func unlessRefused(
+        _ logger: Logger,
+        _ what: String,
+        _ body: () async throws -> Void
+    ) async throws {
+        do {
+            try await body()
+        } catch let error as ServiceClientError where error.code == .unavailable {
+            logger.warning("\(what): a peer is unavailable; retrying", metadata: ["error": "\(error)"])
+            throw error
         } catch {
-            logger.error("reservation lost: refund failed", metadata: ["error": "\(error)"])
+            logger.error("\(what): refused; needs an operator", metadata: ["error": "\(error)"])
         }
     }
 
@@ -196,7 +217,7 @@ struct PendingOrderSweeper: Service {
                 reason: "no payment within the pending timeout"
             ) != nil {
                 self.logger.warning("pending order failed by the sweeper", metadata: ["order.id": "\(order.id.hex)"])
-                await self.peers.releaseReservation(order.reservationId)
+                await self.peers.withdrawReservationLater(order.reservationId)
                 settled += 1
             }
         }

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import MongoStore
 import ServiceAuth
@@ -217,8 +218,11 @@ struct PaymentController: Sendable {
     /// `POST /payments/{id}/refund {amount?}` → 200 with the payment after the refund (`refunded` when nothing is
     /// left, `partially_refunded` otherwise); its `payment-events` record (status `refunded`, the amount refunded)
     /// is written in the same transaction. No body, or no `amount`, refunds everything not yet refunded.
+    /// An `Idempotency-Key` header (1 to 100 letters, digits, `-`, `_`) makes it happen at most once: a repeat
+    /// answers 200 with the payment as it is.
     /// - Throws: 400, 401, 403 (not an admin or a service), 404, 409 `not_refundable` (not `success` /
-    ///   `partially_refunded`), 422 `refund_exceeds_charge`.
+    ///   `partially_refunded`), 422 `refund_exceeds_charge`, 422 `idempotency_key_reused` (the key was used for
+    ///   another amount).
     @Sendable func refund(request: Request, context: ServiceRequestContext) async throws -> PaymentResponse {
         _ = try context.requireRole(.admin, .service)
         let id = try Self.paymentID(context)
@@ -238,7 +242,13 @@ struct PaymentController: Sendable {
                 cents = value
             }
         }
-        switch try await self.repository.refund(id: id, cents: cents) {
+        let key = request.headers[HTTPField.Name("Idempotency-Key")!]
+        if let key {
+            guard (1...100).contains(key.utf8.count),
+                key.utf8.allSatisfy({ $0.isASCIILetterOrDigit || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+            else { throw APIError.validation("Idempotency-Key must be 1 to 100 letters, digits, '-' or '_'") }
+        }
+        switch try await self.repository.refund(id: id, cents: cents, key: key) {
         case .refunded(let payment):
             return PaymentResponse(payment)
         case .notFound:
@@ -249,6 +259,11 @@ struct PaymentController: Sendable {
             throw APIError.unprocessable(
                 "the refund exceeds what is left to refund (\(Payment.dollars(remaining)))",
                 code: "refund_exceeds_charge"
+            )
+        case .keyReused:
+            throw APIError.unprocessable(
+                "this Idempotency-Key was used for a refund of another amount",
+                code: "idempotency_key_reused"
             )
         }
     }
@@ -265,5 +280,12 @@ struct PaymentController: Sendable {
 
     static func paymentID(_ context: ServiceRequestContext) throws -> MongoObjectID {
         try MongoObjectID.fromRequest(context.parameters.get("id"), name: "the payment id")
+    }
+}
+
+extension UInt8 {
+    fileprivate var isASCIILetterOrDigit: Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
+            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
     }
 }

@@ -8,7 +8,8 @@ enum PaymentTopic {
 
 /// `payment-events`: the original's `{orderId, userId, reservationId, amount, method, status, timestamp}` with
 /// `status` exactly `success`, `failed` or `refunded`, plus an event id (consumers deduplicate on it), its `type`
-/// and the payment id. Key: `orderId`. For a refund, `amount` is the amount refunded by this refund.
+/// and the payment id. Key: `orderId`. For a refund, `amount` is the amount refunded by this refund, and
+/// `fullyRefunded` says whether nothing is left to refund (a partial refund does not undo the order).
 struct PaymentEvent: Codable, Sendable, Equatable {
     enum Kind: String, Codable, Sendable {
         case succeeded = "payment.succeeded"
@@ -38,6 +39,8 @@ struct PaymentEvent: Codable, Sendable, Equatable {
     var paymentId: String
     /// Why a payment failed (`failed` only).
     var reason: String?
+    /// Whether the whole charge has now been refunded (`refunded` only).
+    var fullyRefunded: Bool?
 
     init(_ kind: Kind, payment: Payment, amountCents: Int64, eventId: String = UUID().uuidString.lowercased()) {
         self.orderId = payment.orderId

@@ -36,13 +36,15 @@ struct Payment: Codable, Sendable, Equatable {
     /// Unique (index `chargeKey_1`): the order id while the payment is in flight or charged (success, refunded,
     /// partially refunded), so an order has at most one; `failed:<id>` once it failed, so failures never block a retry.
     var chargeKey: String
+    /// The refunds made under an `Idempotency-Key`: key → cents refunded by it (absent until the first one).
+    var refundKeys: [String: Int64]?
     var createdAt: Date
     var updatedAt: Date
 
     enum CodingKeys: String, CodingKey {
         case id = "_id"
         case orderId, userId, reservationId, amount, amountCents, currency, method, status, refundedCents
-        case refundedAmount, gatewayTxnId, failureReason, chargeKey, createdAt, updatedAt
+        case refundedAmount, gatewayTxnId, failureReason, chargeKey, refundKeys, createdAt, updatedAt
     }
 
     static func dollars(_ cents: Int64) -> Double { Double(cents) / 100 }

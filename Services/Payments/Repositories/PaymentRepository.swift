@@ -162,33 +162,44 @@ struct PaymentRepository: Sendable {
         case notFound
         case notRefundable(Payment.Status)
         case exceedsCharge(remainingCents: Int64)
+        /// The `Idempotency-Key` was used for a refund of another amount.
+        case keyReused
     }
 
     /// Refunds `cents` (default: everything not yet refunded) of a `success` or `partially_refunded` payment and
     /// writes its `refunded` event, in one transaction guarded by the refunded total read before (optimistic: a
     /// concurrent refund makes this one re-read and re-check, so the refunds never exceed the charge).
-    func refund(id: MongoObjectID, cents requested: Int64?) async throws -> RefundOutcome {
+    /// With a `key`, the refund happens at most once: a repeat answers the payment as it is (`keyReused` when the
+    /// repeat asks for another amount).
+    func refund(id: MongoObjectID, cents requested: Int64?, key: String? = nil) async throws -> RefundOutcome {
         for _ in 0..<20 {
             guard let payment = try await self.find(id: id) else { return .notFound }
+            if let key, let done = payment.refundKeys?[key] {
+                return requested == nil || requested == done ? .refunded(payment) : .keyReused
+            }
             guard Payment.Status.refundable.contains(payment.status) else { return .notRefundable(payment.status) }
             let remaining = payment.amountCents - payment.refundedCents
             let cents = requested ?? remaining
             guard cents <= remaining, cents > 0 else { return .exceedsCharge(remainingCents: remaining) }
             let total = payment.refundedCents + cents
             let status: Payment.Status = total == payment.amountCents ? .refunded : .partiallyRefunded
-            let event = PaymentEvent(.refunded, payment: payment, amountCents: cents)
-            let filter: MongoDocument = [
+            var draftEvent = PaymentEvent(.refunded, payment: payment, amountCents: cents)
+            draftEvent.fullyRefunded = status == .refunded
+            var draftFilter: MongoDocument = [
                 "_id": .objectID(id), "status": .string(payment.status.rawValue),
                 "refundedCents": .int(payment.refundedCents),
             ]
-            let update: MongoDocument = [
-                "$set": [
-                    "status": .string(status.rawValue), "refundedCents": .int(total),
-                    "refundedAmount": .double(Payment.dollars(total)),
-                ],
-                "$currentDate": ["updatedAt": true],
+            var changes: MongoDocument = [
+                "status": .string(status.rawValue), "refundedCents": .int(total),
+                "refundedAmount": .double(Payment.dollars(total)),
             ]
+            if let key {
+                draftFilter.append("refundKeys.\(key)", ["$exists": false])
+                changes.append("refundKeys.\(key)", .int(cents))
+            }
+            let update: MongoDocument = ["$set": .document(changes), "$currentDate": ["updatedAt": true]]
             let requestID = CurrentRequest.id
+            let (event, filter) = (draftEvent, draftFilter)
             let applied: Bool
             do {
                 applied = try await self.store.withTransaction { transaction in

@@ -55,13 +55,15 @@ package struct ServiceClient: Sendable {
     /// - Parameters:
     ///   - path: the path and query, e.g. `/get/123`.
     ///   - body: encoded as JSON when present.
+    ///   - headers: extra request headers (e.g. `Idempotency-Key`).
     /// - Throws: ``ServiceClientError`` `.unavailable` when the peer cannot be reached or does not answer in time.
     package func send(
         _ method: HTTPRequest.Method,
         to peer: StorefrontService,
         path: String,
         body: (some Encodable & Sendable)? = Optional<Int>.none,
-        authorization: Authorization = .service
+        authorization: Authorization = .service,
+        headers: [(name: String, value: String)] = []
     ) async throws -> Response {
         var request = HTTPClientRequest(url: (self.peerURLs[peer] ?? peer.defaultURL) + path)
         request.method = NIOHTTP1.HTTPMethod(rawValue: method.rawValue)
@@ -72,6 +74,7 @@ package struct ServiceClient: Sendable {
         case .bearer(let token): request.headers.add(name: "Authorization", value: "Bearer \(token)")
         case .none: break
         }
+        for header in headers { request.headers.add(name: header.name, value: header.value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(try StorefrontJSON.encoder().encode(body))
