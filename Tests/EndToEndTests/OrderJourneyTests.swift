@@ -185,6 +185,22 @@ struct OrderJourneyTests {
         #expect(again.status == 409 && again.errorCode == "invalid_state", "\(again)")
     }
 
+    @Test("a full refund by the admin voids a confirmed order: refunded, its units back on sale")
+    func adminFullRefund() async throws {
+        let customer = try await self.shop.register()
+        let product = try await self.shop.createProduct(price: 15, stock: 2)
+        #expect(try await self.shop.addToCart(customer, product, quantity: 1).status == 200)
+        let orderID = try #require(try await self.shop.placeOrder(customer).string("_id"))
+        #expect(try await self.shop.waitForOrder(orderID, "confirmed", as: customer) == "confirmed")
+        #expect(try await self.shop.waitForStock(product, .init(available: 1, reserved: 0, sold: 1)).sold == 1)
+
+        let paymentID = try #require(try await self.shop.payments(orderID, as: customer).first?["_id"]?.stringValue)
+        let refund = try await Shop.call(.POST, .payment, "/payments/\(paymentID)/refund", token: self.shop.admin.token)
+        #expect(refund.status == 200 && refund.string("status") == "refunded", "\(refund)")
+        #expect(try await self.shop.waitForOrder(orderID, "refunded", as: customer) == "refunded")
+        #expect(try await self.shop.waitForStock(product, .init(available: 2, reserved: 0, sold: 0)).available == 2)
+    }
+
     @Test("two requests with one Idempotency-Key: one order, one charge")
     func idempotencyKey() async throws {
         let customer = try await self.shop.register()

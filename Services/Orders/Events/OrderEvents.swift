@@ -14,7 +14,8 @@ import ServiceLifecycle
 ///   `cancelled` (payment outcome unknown at the time, or cancelled while paying) the reservation is withdrawn (so
 ///   inventory sells nothing for it, or puts back what it sold) and the charge is refunded.
 /// - `failed` / `failure` (the original's word): pending → failed.
-/// - `refunded` (when `fullyRefunded` is not `false`): confirmed | cancelled → refunded.
+/// - `refunded` (when `fullyRefunded` is not `false`): confirmed | cancelled → refunded, and the reservation is
+///   withdrawn (its units back on sale).
 ///
 /// `inventory-events` `reservation-lost` (group `order-service-inventory-group`): pending | confirmed → failed, and
 /// every successful payment of the order is refunded.
@@ -106,6 +107,13 @@ struct OrderEvents: Sendable {
             }
             if try await self.repository.transition(id, from: [.confirmed, .cancelled], to: .refunded) != nil {
                 logger.info("order refunded")
+            }
+            // A refunded order is void: its units go back on sale (idempotent; this also completes a cancel that
+            // refunded but could not reach inventory).
+            if let order = try await self.repository.find(orderID), order.status == .refunded {
+                try await Self.unlessRefused(logger, "refunded order") {
+                    try await self.peers.withdrawReservation(order.reservationId)
+                }
             }
         default:
             logger.warning("skipping a payment event with an unknown status", metadata: ["status": "\(status)"])
