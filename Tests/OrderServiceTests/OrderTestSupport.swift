@@ -293,19 +293,7 @@ struct OrderStack: Sendable {
 
     // MARK: - Calls (over real HTTP, as a client would)
 
-    struct Answer: Sendable {
-        var status: Int
-        var json: JSONValue?
-        var text: String
-        var errorCode: String? {
-            if case .string(let code)? = self.json?["error"]?["code"] { return code }
-            return nil
-        }
-        func string(_ key: String) -> String? {
-            if case .string(let value)? = self.json?[key] { return value }
-            return nil
-        }
-    }
+    typealias Answer = HTTPAnswer
 
     func call(
         _ method: HTTPRequest.Method,
@@ -317,15 +305,8 @@ struct OrderStack: Sendable {
         var request = HTTPClientRequest(url: base + path)
         request.method = NIOHTTP1.HTTPMethod(rawValue: method.rawValue)
         for field in headers { request.headers.add(name: field.name.rawName, value: field.value) }
-        request.headers.add(name: "Accept", value: "application/json")
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
-        let bytes = Array(buffer: try await response.body.collect(upTo: 1 << 22))
-        return Answer(
-            status: Int(response.status.code),
-            json: try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)),
-            text: String(decoding: bytes, as: UTF8.self)
-        )
+        return try await HTTPAnswer.fetch(request)
     }
 
     /// Headers for `userID` in `role` (every test runtime signs with the same secret).

@@ -18,21 +18,7 @@ struct Shop: Sendable {
         var token: String
     }
 
-    /// One HTTP answer.
-    struct Answer: Sendable, CustomStringConvertible {
-        var status: Int
-        var headers: HTTPHeaders
-        var json: JSONValue?
-        var text: String
-
-        var errorCode: String? { self.json?["error"]?["code"]?.stringValue }
-        func string(_ key: String) -> String? { self.json?[key]?.stringValue }
-        var array: [JSONValue] {
-            if case .array(let elements)? = self.json { return elements }
-            return []
-        }
-        var description: String { "\(self.status) \(self.text.prefix(300))" }
-    }
+    typealias Answer = HTTPAnswer
 
     let admin: Account
 
@@ -211,27 +197,12 @@ struct Shop: Sendable {
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: service.defaultURL + path)
         request.method = method
-        request.headers.add(name: "Accept", value: "application/json")
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(string: body))
         }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
-        let text = String(buffer: try await response.body.collect(upTo: 1 << 22))
-        return Answer(
-            status: Int(response.status.code),
-            headers: response.headers,
-            json: try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)),
-            text: text
-        )
-    }
-}
-
-extension JSONValue {
-    var stringValue: String? {
-        if case .string(let value) = self { return value }
-        return nil
+        return try await HTTPAnswer.fetch(request, timeout: .seconds(30))
     }
 }
