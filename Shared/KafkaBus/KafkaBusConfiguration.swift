@@ -18,6 +18,10 @@ package struct KafkaBusConfiguration: Sendable {
     /// Config key `session.timeout.ms` (`KAFKA_SESSION_TIMEOUT_MS`), default 10000 ms. Also bounds the final commit
     /// of a consumer's graceful close.
     package var sessionTimeout: Duration
+    /// `auto.commit.interval.ms`: how often a consumer commits the offsets of the messages it handled, so how much a
+    /// crash (no graceful close) redelivers at most. Config key `auto.commit.interval.ms`
+    /// (`KAFKA_AUTO_COMMIT_INTERVAL_MS`), default 5000 ms.
+    package var autoCommitInterval: Duration
     /// Cap of the consumer's handler-retry backoff (100 ms doubling up to this). Config key `retry.backoff.max.ms`
     /// (`KAFKA_RETRY_BACKOFF_MAX_MS`), default 10000 ms.
     package var retryBackoffMax: Duration
@@ -34,6 +38,7 @@ package struct KafkaBusConfiguration: Sendable {
         self.clientID = clientID
         self.messageTimeout = .milliseconds(30_000)
         self.sessionTimeout = .milliseconds(10_000)
+        self.autoCommitInterval = .milliseconds(5000)
         self.retryBackoffMax = .milliseconds(10_000)
         self.additional = [:]
     }
@@ -47,6 +52,7 @@ package struct KafkaBusConfiguration: Sendable {
     /// | `client.id` | `KAFKA_CLIENT_ID` | string | `defaultClientID` |
     /// | `message.timeout.ms` | `KAFKA_MESSAGE_TIMEOUT_MS` | int > 0 | 30000 |
     /// | `session.timeout.ms` | `KAFKA_SESSION_TIMEOUT_MS` | int > 0 | 10000 |
+    /// | `auto.commit.interval.ms` | `KAFKA_AUTO_COMMIT_INTERVAL_MS` | int > 0 | 5000 |
     /// | `retry.backoff.max.ms` | `KAFKA_RETRY_BACKOFF_MAX_MS` | int > 0 | 10000 |
     ///
     /// - Parameters:
@@ -61,6 +67,11 @@ package struct KafkaBusConfiguration: Sendable {
         self.init(brokers: brokers, clientID: reader.string(forKey: "client.id", default: defaultClientID))
         self.messageTimeout = try Self.milliseconds(reader, "message.timeout.ms", default: self.messageTimeout)
         self.sessionTimeout = try Self.milliseconds(reader, "session.timeout.ms", default: self.sessionTimeout)
+        self.autoCommitInterval = try Self.milliseconds(
+            reader,
+            "auto.commit.interval.ms",
+            default: self.autoCommitInterval
+        )
         self.retryBackoffMax = try Self.milliseconds(reader, "retry.backoff.max.ms", default: self.retryBackoffMax)
     }
 

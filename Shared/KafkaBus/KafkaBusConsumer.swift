@@ -21,7 +21,8 @@ import Synchronization
 ///
 /// librdkafka properties: `bootstrap.servers`, `client.id`, `group.id`, `enable.auto.commit=true`,
 /// `enable.auto.offset.store=false` (offsets are stored with `rd_kafka_offsets_store` after the handler succeeds and
-/// auto-committed every `auto.commit.interval.ms`, default 5000), `auto.offset.reset=earliest`, `session.timeout.ms`,
+/// auto-committed every `auto.commit.interval.ms`, ``KafkaBusConfiguration/autoCommitInterval``),
+/// `auto.offset.reset=earliest`, `session.timeout.ms`,
 /// `heartbeat.interval.ms` (a third of the session timeout, at most 3000), `log.queue=true`, then
 /// ``KafkaBusConfiguration/additional``.
 ///
@@ -78,6 +79,7 @@ package final class KafkaBusConsumer: Service, Sendable {
             ("group.id", groupID),
             ("enable.auto.commit", "true"),
             ("enable.auto.offset.store", "false"),
+            ("auto.commit.interval.ms", String(configuration.autoCommitInterval.clampedMilliseconds)),
             ("auto.offset.reset", "earliest"),
             ("session.timeout.ms", String(sessionTimeout)),
             ("heartbeat.interval.ms", String(max(1, min(3000, sessionTimeout / 3)))),

@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import ServiceKit
+import Synchronization
 import TestSupport
 import Testing
 
@@ -273,24 +274,41 @@ struct OrderJourneyTests {
 
     @Test("cart and notification consumers killed mid-stream and restarted: every event has its effect exactly once")
     func consumersKilledMidStream() async throws {
+        // Both consumers are live: a first customer has a cart and a welcome.
+        let first = try await self.shop.register()
+        #expect(try await eventually { try await self.shop.notifications(first, type: "user-created").count == 1 })
+
+        let registered = Accounts()
         let stream = Task {
-            try await withThrowingTaskGroup(of: Shop.Account.self) { group in
+            try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 0..<24 {
                     group.addTask {
-                        try await Task.sleep(for: .milliseconds(150 * index))
-                        return try await self.shop.register(waitForCart: false)
+                        try await Task.sleep(for: .milliseconds(250 * index))
+                        let account = try await self.shop.register(waitForCart: false)
+                        registered.list.withLock { $0.append(account) }
                     }
                 }
-                return try await group.reduce(into: [Shop.Account]()) { $0.append($1) }
+                try await group.waitForAll()
             }
         }
-        // Kill both consumers once the first few events have been handled, while more are being published.
-        try await Task.sleep(for: .milliseconds(1200))
+        // Kill both (no graceful close: nothing they handled is committed, see Stack.settings) once a few of the
+        // stream's events have been handled, while the rest are still being published.
+        let handling = try await eventually(.seconds(20)) {
+            var welcomed = 0
+            for account in registered.list.withLock({ $0 }) where welcomed < 3 {
+                welcomed += try await self.shop.notifications(account, type: "user-created").count
+            }
+            return welcomed >= 3
+        }
         try await self.stack.kill(.notification)
         try await self.stack.kill(.cart)
-        let customers = try await stream.value
+        let registeredAtKill = registered.list.withLock { $0.count }
+        try await stream.value
         try await self.stack.restartStopped()
+        #expect(handling && registeredAtKill < 24, "killed after \(registeredAtKill) of 24 registrations")
 
+        // Every event is handled again after the restart, the first customer's included: one effect each.
+        let customers = [first] + registered.list.withLock { $0 }
         for customer in customers {
             #expect(
                 try await eventually(.seconds(60)) {
@@ -313,4 +331,9 @@ struct OrderJourneyTests {
             #expect(try await self.shop.notifications(customer, type: "user-created").count == 1)
         }
     }
+}
+
+/// Accounts registered by concurrent tasks, in the order they completed.
+private final class Accounts: Sendable {
+    let list = Mutex<[Shop.Account]>([])
 }

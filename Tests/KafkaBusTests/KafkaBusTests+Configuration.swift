@@ -12,6 +12,7 @@ extension KafkaBusTests {
                 "KAFKA_BROKERS": "127.0.0.1:1,127.0.0.1:2",
                 "KAFKA_MESSAGE_TIMEOUT_MS": "1500",
                 "KAFKA_SESSION_TIMEOUT_MS": "7000",
+                "KAFKA_AUTO_COMMIT_INTERVAL_MS": "600",
                 "KAFKA_RETRY_BACKOFF_MAX_MS": "250",
             ])
         )
@@ -20,6 +21,7 @@ extension KafkaBusTests {
         #expect(configuration.clientID == "users")
         #expect(configuration.messageTimeout == .milliseconds(1500))
         #expect(configuration.sessionTimeout == .milliseconds(7000))
+        #expect(configuration.autoCommitInterval == .milliseconds(600))
         #expect(configuration.retryBackoffMax == .milliseconds(250))
 
         let defaults = try KafkaBusConfiguration(
@@ -29,6 +31,7 @@ extension KafkaBusTests {
         #expect(defaults.clientID == "custom")
         #expect(defaults.messageTimeout == .milliseconds(30_000))
         #expect(defaults.sessionTimeout == .milliseconds(10_000))
+        #expect(defaults.autoCommitInterval == .milliseconds(5000))
         #expect(defaults.retryBackoffMax == .milliseconds(10_000))
     }
 

@@ -40,10 +40,3 @@ package struct HTTPAnswer: Sendable, CustomStringConvertible {
 
     package var description: String { "\(self.status) \(self.text.prefix(300))" }
 }
-
-extension JSONValue {
-    package var stringValue: String? {
-        if case .string(let value) = self { return value }
-        return nil
-    }
-}

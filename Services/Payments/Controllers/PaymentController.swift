@@ -245,7 +245,8 @@ struct PaymentController: Sendable {
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]
         if let key {
             guard (1...100).contains(key.utf8.count),
-                key.utf8.allSatisfy({ $0.isASCIILetterOrDigit || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") })
+                // Also a field name in the payment document: no `.` or `$`.
+                key.utf8.allSatisfy({ $0.isASCIIAlphanumeric || "-_".utf8.contains($0) })
             else { throw APIError.validation("Idempotency-Key must be 1 to 100 letters, digits, '-' or '_'") }
         }
         switch try await self.repository.refund(id: id, cents: cents, key: key) {
@@ -280,12 +281,5 @@ struct PaymentController: Sendable {
 
     static func paymentID(_ context: ServiceRequestContext) throws -> MongoObjectID {
         try MongoObjectID.fromRequest(context.parameters.get("id"), name: "the payment id")
-    }
-}
-
-extension UInt8 {
-    fileprivate var isASCIILetterOrDigit: Bool {
-        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
-            || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
     }
 }

@@ -15,10 +15,7 @@ package enum CurrentRequest {
     /// A caller's id when it is safe to log and echo (1–128 characters of `A-Z a-z 0-9 . _ : -`), otherwise `nil`.
     package static func accept(_ candidate: String?) -> String? {
         guard let candidate, (1...128).contains(candidate.utf8.count),
-            candidate.utf8.allSatisfy({ byte in
-                (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
-                    || byte == 0x2E || byte == 0x5F || byte == 0x3A || byte == 0x2D
-            })
+            candidate.utf8.allSatisfy({ byte in byte.isASCIIAlphanumeric || ".:_-".utf8.contains(byte) })
         else { return nil }
         return candidate
     }
@@ -26,5 +23,12 @@ package enum CurrentRequest {
     /// A new id for work that arrived without one.
     package static func generate() -> String {
         UUID().uuidString.lowercased()
+    }
+}
+
+extension UInt8 {
+    /// `0-9`, `A-Z` or `a-z`: the bytes every client-chosen token (request ids, idempotency keys) may use.
+    package var isASCIIAlphanumeric: Bool {
+        (0x30...0x39).contains(self) || (0x41...0x5A).contains(self) || (0x61...0x7A).contains(self)
     }
 }

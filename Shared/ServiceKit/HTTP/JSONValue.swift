@@ -76,6 +76,12 @@ package enum JSONValue: Codable, Sendable, Equatable {
         }
     }
 
+    /// The value as a string, when it is one.
+    package var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
     /// The member `key` of an object; `nil` otherwise.
     package subscript(key: String) -> JSONValue? {
         if case .object(let object) = self { return object[key] }

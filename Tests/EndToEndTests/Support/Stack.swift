@@ -16,7 +16,8 @@ final class Stack: Sendable {
     @TaskLocal static var current: Stack?
 
     /// Overrides of `env.example` for a quick, deterministic run: cheap password hashing, fast pollers, a known admin,
-    /// short consumer-group session timeouts (a killed member's partitions move on after that long).
+    /// short consumer-group session timeouts (a killed member's partitions move on after that long), and offsets
+    /// committed only on a graceful close (so a killed consumer is sure to get its handled events again).
     static let settings: [String: String] = [
         "APP_ENV": "development",
         "LOG_LEVEL": "info",
@@ -24,6 +25,7 @@ final class Stack: Sendable {
         "ADMIN_EMAIL": "admin@storefront.example",
         "ADMIN_PASSWORD": "end-to-end-admin-password",
         "KAFKA_SESSION_TIMEOUT_MS": "6000",
+        "KAFKA_AUTO_COMMIT_INTERVAL_MS": "600000",
         "OUTBOX_POLL_INTERVAL_MS": "100",
         "NOTIFICATION_POLL_INTERVAL_MS": "200",
         "RESERVATION_SWEEP_INTERVAL_MS": "1000",
