@@ -17,6 +17,7 @@ func service(_ name: String, path: String, extra: [Target.Dependency] = []) -> T
             "MongoStore",
             "ServiceAuth",
             "ServiceKit",
+            "StorefrontContracts",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -33,6 +34,7 @@ func serviceTests(_ name: String, testing services: [String], extra: [Target.Dep
     .testTarget(
         name: name,
         dependencies: services.map { .target(name: $0) } + [
+            "StorefrontContracts",
             "TestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ] + extra,
@@ -70,6 +72,7 @@ let package = Package(
         // Already in the graph through jwt-kit; the SMTP tests make their certificates with them.
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // C libraries, linked from the system through pkg-config. Only their wrappers import them.
@@ -140,6 +143,18 @@ let package = Package(
             exclude: ["README.md"]
         ),
 
+        .target(
+            name: "StorefrontContracts",
+            dependencies: [
+                "MongoStore",
+                "ServiceKit",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/StorefrontContracts",
+            exclude: ["README.md"]
+        ),
+
         // Services: one executable each, all built on ServiceKit (see Services/README.md).
         service(
             "UserService",
@@ -163,6 +178,7 @@ let package = Package(
             dependencies: [
                 "KafkaBus",
                 "ServiceKit",
+                "StorefrontContracts",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -176,6 +192,7 @@ let package = Package(
                 "KafkaBus",
                 "MongoStore",
                 "ServiceKit",
+                "StorefrontContracts",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Configuration", package: "swift-configuration"),

@@ -1,6 +1,7 @@
 import Hummingbird
 import KafkaBus
 import ServiceKit
+import StorefrontContracts
 
 /// Wires the cart service: its routes, the two user-event consumers and the store's collections.
 /// - Parameters:
@@ -15,8 +16,11 @@ func buildApplication(
 ) async throws -> some ApplicationProtocol {
     let router = runtime.makeRouter()
     let repository = MongoCartRepository(store: runtime.store)
-    let catalog = Catalog(client: runtime.client, logger: runtime.logger)
-    CartController(repository: repository, catalog: catalog).addRoutes(to: router.protected)
+    CartController(
+        repository: repository,
+        products: ProductClient(runtime.client),
+        inventory: InventoryClient(runtime.client)
+    ).addRoutes(to: router.protected)
     let consumers = try UserEventsConsumer(repository: repository).makeConsumers(
         runtime: runtime,
         groups: consumerGroups

@@ -10,20 +10,8 @@ struct InventorySettings: Sendable {
     var sweepInterval: Duration = .seconds(5)
 
     init(runtime: ServiceRuntime) throws {
-        if let text = runtime.setting("reservation.ttl.seconds") {
-            guard let value = Int(text), value > 0 else {
-                throw ConfigurationError(key: "reservation.ttl.seconds", value: text, expected: "a positive integer")
-            }
-            self.ttl = .seconds(value)
-        }
-        if let text = runtime.setting("reservation.sweep.interval.ms") {
-            guard let value = Int(text), value > 0 else {
-                throw ConfigurationError(
-                    key: "reservation.sweep.interval.ms",
-                    value: text,
-                    expected: "a positive integer"
-                )
-            }
+        if let value = try runtime.positiveSetting("reservation.ttl.seconds") { self.ttl = .seconds(value) }
+        if let value = try runtime.positiveSetting("reservation.sweep.interval.ms") {
             self.sweepInterval = .milliseconds(value)
         }
     }
@@ -46,11 +34,9 @@ func buildApplication(
     let relay = try runtime.makeOutboxRelay(producer: producer)
     let consumer = try PaymentEventsConsumer(reservations: reservations, notifyOutbox: { relay.notify() })
         .makeConsumer(runtime: runtime, groupID: consumerGroup)
-    let sweeper = ReservationSweeper(
-        reservations: reservations,
-        interval: settings.sweepInterval,
-        logger: runtime.logger
-    )
+    let sweeper = PeriodicWorker("reservation sweep", every: settings.sweepInterval, logger: runtime.logger) {
+        try await reservations.sweep(logger: runtime.logger)
+    }
     return runtime.makeApplication(router: router, services: [producer, relay, consumer, sweeper]) {
         try await ledger.prepare()
         try await reservations.prepare()

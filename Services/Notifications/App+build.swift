@@ -1,6 +1,7 @@
 import Hummingbird
 import KafkaBus
 import ServiceKit
+import StorefrontContracts
 
 /// Wires the notification service: its routes, the three event consumers, the delivery loop and the store.
 /// - Parameters:
@@ -21,7 +22,7 @@ func buildApplication(
     let delivery = NotificationDelivery(
         repository: repository,
         sender: try sender ?? makeSender(runtime),
-        directory: UserDirectory(client: runtime.client),
+        users: UserClient(runtime.client),
         policy: try deliveryPolicy(runtime),
         logger: runtime.logger
     )
@@ -29,7 +30,12 @@ func buildApplication(
         runtime: runtime,
         groups: consumerGroups
     )
-    return runtime.makeApplication(router: router, services: consumers + [delivery]) {
+    let deliveries = PeriodicWorker(
+        "notification delivery",
+        every: .milliseconds(delivery.policy.pollInterval),
+        logger: runtime.logger
+    ) { await delivery.deliverDue() }
+    return runtime.makeApplication(router: router, services: consumers + [deliveries]) {
         try await repository.prepare()
     }
 }
@@ -53,11 +59,11 @@ func makeSender(_ runtime: ServiceRuntime) throws -> any NotificationSender {
 /// - Throws: ``ConfigurationError`` when a value is not a positive integer.
 func deliveryPolicy(_ runtime: ServiceRuntime) throws -> DeliveryPolicy {
     func positive(_ key: String) throws -> Int64? {
-        guard let text = runtime.setting(key) else { return nil }
-        guard let value = Int64(text), value > 0, value <= 86_400_000 else {
-            throw ConfigurationError(key: key, value: text, expected: "a positive integer")
+        guard let value = try runtime.positiveSetting(key) else { return nil }
+        guard value <= 86_400_000 else {
+            throw ConfigurationError(key: key, value: String(value), expected: "a positive integer up to 86400000")
         }
-        return value
+        return Int64(value)
     }
     var policy = DeliveryPolicy()
     if let value = try positive("notification.max.attempts") { policy.maxAttempts = Int(min(value, 1000)) }

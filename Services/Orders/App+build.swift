@@ -18,23 +18,15 @@ struct OrderSettings: Sendable {
     var idempotencyStaleMillis: Int64 = 120_000
 
     init(runtime: ServiceRuntime) throws {
-        if let value = try Self.positive(runtime, "order.pending.timeout.seconds") {
+        if let value = try runtime.positiveSetting("order.pending.timeout.seconds") {
             self.pendingTimeout = .seconds(value)
         }
-        if let value = try Self.positive(runtime, "order.sweep.interval.ms") {
+        if let value = try runtime.positiveSetting("order.sweep.interval.ms") {
             self.sweepInterval = .milliseconds(value)
         }
-        if let value = try Self.positive(runtime, "order.payment.attempts") { self.paymentAttempts = value }
+        if let value = try runtime.positiveSetting("order.payment.attempts") { self.paymentAttempts = value }
         let timeout = runtime.configuration.httpClientTimeout.components.seconds * 1000
         self.idempotencyStaleMillis = max(120_000, Int64(self.paymentAttempts + 6) * timeout * 2)
-    }
-
-    private static func positive(_ runtime: ServiceRuntime, _ key: String) throws -> Int? {
-        guard let text = runtime.setting(key) else { return nil }
-        guard let value = Int(text), value > 0 else {
-            throw ConfigurationError(key: key, value: text, expected: "a positive integer")
-        }
-        return value
     }
 }
 
@@ -56,10 +48,12 @@ func buildApplication(
         repository: repository,
         peers: peers,
         timeout: settings.pendingTimeout,
-        interval: settings.sweepInterval,
         logger: runtime.logger
     )
-    return runtime.makeApplication(router: router, services: consumers + [sweeper]) {
+    let sweeps = PeriodicWorker("pending-order sweep", every: settings.sweepInterval, logger: runtime.logger) {
+        try await sweeper.sweep()
+    }
+    return runtime.makeApplication(router: router, services: consumers + [sweeps]) {
         try await repository.prepare()
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import ServiceKit
+import StorefrontContracts
 
 /// The payment service's own settings.
 ///
@@ -34,7 +35,7 @@ func buildApplication(_ runtime: ServiceRuntime) async throws -> some Applicatio
     let router = runtime.makeRouter()
     PaymentController(
         repository: repository,
-        orders: OrderLookup(client: runtime.client),
+        orders: OrderClient(runtime.client),
         processor: SimulatedProcessor(latency: settings.processorLatency)
     ).addRoutes(to: router)
     return runtime.makeApplication(router: router, services: [producer, relay]) {

@@ -1,5 +1,6 @@
 import Hummingbird
 import ServiceKit
+import StorefrontContracts
 
 /// Wires the product service: its routes and, at startup, the collection's indexes.
 /// - Parameter runtime: configuration, store and peer client (reads `INVENTORY_URL` and `HTTP_CLIENT_TIMEOUT_MS`
@@ -7,7 +8,7 @@ import ServiceKit
 func buildApplication(_ runtime: ServiceRuntime) async throws -> some ApplicationProtocol {
     let router = runtime.makeRouter()
     let repository = MongoProductRepository(store: runtime.store)
-    let inventory = InventoryClient(client: runtime.client, logger: runtime.logger)
+    let inventory = InventoryClient(runtime.client)
     ProductController(repository: repository, inventory: inventory, logger: runtime.logger)
         .addRoutes(to: router.protected)
     return runtime.makeApplication(router: router) {

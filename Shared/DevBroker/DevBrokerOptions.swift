@@ -1,15 +1,16 @@
+import ServiceKit
+import StorefrontContracts
+
 /// The `dev-broker` command line:
 /// `dev-broker [--brokers N] [--partitions N] [--topic NAME]... [--bootstrap-file PATH] [--control-port PORT]`.
 ///
 /// Other engineers' scripts depend on these flags and defaults; change them only together with those scripts.
 struct DevBrokerOptions: Sendable {
-    /// The topics every dev broker creates, with ``partitions`` partitions each.
-    static let standardTopics = ["user-created", "user-deleted", "payment-events", "inventory-events"]
-
     /// `--brokers N`: number of mock brokers, ids `1...N` (default 1).
     var brokers = 1
-    /// `--partitions N`: partitions of each created topic (default 3).
-    var partitions = 3
+    /// `--partitions N`: partitions of every created topic; by default each platform topic gets its partition count
+    /// from the contracts (`Topics.all`) and each extra topic 3.
+    var partitions: Int?
     /// `--topic NAME` (repeatable): extra topics to create besides ``standardTopics``.
     var extraTopics: [String] = []
     /// `--bootstrap-file PATH`: where to write the `KAFKA_BROKERS=`/`DEV_BROKER_CONTROL=` lines once ready.
@@ -17,11 +18,12 @@ struct DevBrokerOptions: Sendable {
     /// `--control-port PORT`: port of the HTTP control API on 127.0.0.1 (default 0: an ephemeral port).
     var controlPort = 0
 
-    /// ``standardTopics`` followed by the extra topics, without duplicates.
-    var topics: [String] {
-        var topics = Self.standardTopics
-        for topic in self.extraTopics where !topics.contains(topic) {
-            topics.append(topic)
+    /// The platform's topics (`Topics.all`) followed by the extra topics, without duplicates, each with its
+    /// partition count.
+    var topics: [TopicDescription] {
+        var topics = Topics.all.map { TopicDescription(name: $0.name, partitions: self.partitions ?? $0.partitions) }
+        for name in self.extraTopics where !topics.contains(where: { $0.name == name }) {
+            topics.append(TopicDescription(name: name, partitions: self.partitions ?? 3))
         }
         return topics
     }
@@ -32,7 +34,8 @@ struct DevBrokerOptions: Sendable {
     }
 
     static let usage =
-        "usage: dev-broker [--brokers N (default 1)] [--partitions N (default 3)] [--topic NAME]... "
+        "usage: dev-broker [--brokers N (default 1)] [--partitions N (default: each topic's own, 3 for extras)] "
+        + "[--topic NAME]... "
         + "[--bootstrap-file PATH] [--control-port PORT (default 0)]"
 
     /// Parses `arguments` (without the program name).

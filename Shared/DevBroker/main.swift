@@ -3,6 +3,7 @@ import Hummingbird
 import KafkaBus
 import Logging
 import NIOCore
+import ServiceKit
 
 // dev-broker: librdkafka's mock Kafka cluster on loopback plus an HTTP control API, for local runs and tests.
 // Contract (scripts depend on it): prints exactly `KAFKA_BROKERS=<bootstrap>` and
@@ -47,11 +48,11 @@ if let path = options.bootstrapFile {
 
 let cluster = try KafkaMockCluster(brokers: options.brokers, logger: logger)
 for topic in options.topics {
-    try await cluster.createTopic(topic, partitions: options.partitions)
+    try await cluster.createTopic(topic.name, partitions: topic.partitions)
 }
 logger.info(
     "mock cluster ready",
-    metadata: ["bootstrap": "\(cluster.bootstrap)", "brokers": "\(options.brokers)", "topics": "\(options.topics)"]
+    metadata: ["bootstrap": "\(cluster.bootstrap)", "brokers": "\(options.brokers)", "topics": "\(options.topics.map(\.name))"]
 )
 
 let router = Router()

@@ -25,6 +25,11 @@ package struct KafkaBusConfiguration: Sendable {
     /// Cap of the consumer's handler-retry backoff (100 ms doubling up to this). Config key `retry.backoff.max.ms`
     /// (`KAFKA_RETRY_BACKOFF_MAX_MS`), default 10000 ms.
     package var retryBackoffMax: Duration
+    /// Prepended to every topic name this client produces to or subscribes to, and stripped from the topics of the
+    /// messages and reports it hands back, so code only ever sees the logical names (`user-created`). Lets several
+    /// environments (or test runs) share one cluster without seeing each other's events. Config key `topic.prefix`
+    /// (`KAFKA_TOPIC_PREFIX`), default empty.
+    package var topicPrefix: String
     /// librdkafka properties passed straight to `rd_kafka_conf_set` after the typed ones (escape hatch, e.g.
     /// `reconnect.backoff.max.ms`, `debug`, `statistics.interval.ms`). Not read from configuration.
     package var additional: [String: String]
@@ -40,6 +45,7 @@ package struct KafkaBusConfiguration: Sendable {
         self.sessionTimeout = .milliseconds(10_000)
         self.autoCommitInterval = .milliseconds(5000)
         self.retryBackoffMax = .milliseconds(10_000)
+        self.topicPrefix = ""
         self.additional = [:]
     }
 
@@ -54,6 +60,7 @@ package struct KafkaBusConfiguration: Sendable {
     /// | `session.timeout.ms` | `KAFKA_SESSION_TIMEOUT_MS` | int > 0 | 10000 |
     /// | `auto.commit.interval.ms` | `KAFKA_AUTO_COMMIT_INTERVAL_MS` | int > 0 | 5000 |
     /// | `retry.backoff.max.ms` | `KAFKA_RETRY_BACKOFF_MAX_MS` | int > 0 | 10000 |
+    /// | `topic.prefix` | `KAFKA_TOPIC_PREFIX` | string | empty |
     ///
     /// - Parameters:
     ///   - reader: A reader scoped to `kafka`.
@@ -73,6 +80,15 @@ package struct KafkaBusConfiguration: Sendable {
             default: self.autoCommitInterval
         )
         self.retryBackoffMax = try Self.milliseconds(reader, "retry.backoff.max.ms", default: self.retryBackoffMax)
+        self.topicPrefix = reader.string(forKey: "topic.prefix", default: "")
+    }
+
+    /// The topic's name on the cluster: ``topicPrefix`` + `topic`.
+    package func physicalTopic(_ topic: String) -> String { self.topicPrefix + topic }
+
+    /// The logical name of a topic read from the cluster (``topicPrefix`` removed).
+    package func logicalTopic(_ topic: String) -> String {
+        topic.hasPrefix(self.topicPrefix) ? String(topic.dropFirst(self.topicPrefix.count)) : topic
     }
 
     /// Reads a positive integer number of milliseconds, rejecting values that are present but not positive integers

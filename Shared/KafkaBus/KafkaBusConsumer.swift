@@ -46,7 +46,9 @@ package final class KafkaBusConsumer: Service, Sendable {
     private let client: RDKafkaClient
     private let executor: BlockingExecutor
     private let lifecycle = Mutex(Lifecycle.idle)
+    /// The subscribed topics as named on the cluster (``KafkaBusConfiguration/topicPrefix`` applied).
     private let topics: [String]
+    private let configuration: KafkaBusConfiguration
     private let groupID: String
     private let handler: @Sendable (KafkaBusMessage) async throws -> Void
     private let retryBackoffMax: Duration
@@ -57,7 +59,8 @@ package final class KafkaBusConsumer: Service, Sendable {
     /// - Parameters:
     ///   - configuration: Brokers, client id, `sessionTimeout`, `retryBackoffMax`, `additional` properties.
     ///   - groupID: The consumer group: members of one group share the partitions; each group sees every message.
-    ///   - topics: The topics to subscribe to.
+    ///   - topics: The topics to subscribe to, by logical name (the configuration's `topicPrefix` is added here and
+    ///     removed from the messages handed to `handler`).
     ///   - logger: Receives librdkafka's log lines (forwarded, never written to stderr) and handler failures.
     ///   - handler: Called with each message, on the cooperative pool. Return normally to commit it; throw to retry
     ///     it (see the type's documentation).
@@ -89,7 +92,8 @@ package final class KafkaBusConsumer: Service, Sendable {
         logger[metadataKey: "kafka.group"] = "\(groupID)"
         self.client = try RDKafkaClient(kind: .consumer, properties: properties, logger: logger)
         self.executor = BlockingExecutor(numberOfThreads: 2)
-        self.topics = topics
+        self.topics = topics.map(configuration.physicalTopic)
+        self.configuration = configuration
         self.groupID = groupID
         self.handler = handler
         self.retryBackoffMax = configuration.retryBackoffMax
@@ -192,9 +196,11 @@ package final class KafkaBusConsumer: Service, Sendable {
     private func handle(_ message: KafkaBusMessage) async {
         var backoff = Self.initialBackoff
         var attempt = 1
+        var logical = message
+        logical.topic = self.configuration.logicalTopic(message.topic)
         while !self.isStopping {
             do {
-                try await self.handler(message)
+                try await self.handler(logical)
             } catch {
                 self.logger.warning(
                     "Kafka message handler failed; retrying",

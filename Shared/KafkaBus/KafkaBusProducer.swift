@@ -50,6 +50,7 @@ package final class KafkaBusProducer: Service, Sendable {
     private let state = Mutex(State())
     private let logger: Logger
     private let messageTimeout: Duration
+    private let configuration: KafkaBusConfiguration
 
     /// Creates the producer; librdkafka starts connecting in the background. Non-blocking.
     /// - Parameters:
@@ -69,6 +70,7 @@ package final class KafkaBusProducer: Service, Sendable {
         self.executor = BlockingExecutor(numberOfThreads: 2)
         self.logger = logger
         self.messageTimeout = configuration.messageTimeout
+        self.configuration = configuration
     }
 
     deinit {
@@ -91,7 +93,9 @@ package final class KafkaBusProducer: Service, Sendable {
     ///   false for `.shutdown` (the producer is stopping or stopped), `.rejected` and fatal errors. After a timeout the
     ///   message may nonetheless have been written, so consumers must be idempotent.
     package func send(_ message: KafkaBusMessage) async throws -> KafkaBusDeliveryReport {
-        try await withCheckedThrowingContinuation { continuation in
+        var message = message
+        message.topic = self.configuration.physicalTopic(message.topic)
+        let report: KafkaBusDeliveryReport = try await withCheckedThrowingContinuation { continuation in
             // Registration and hand-over happen under the lock so that the shutdown sweep cannot fail a send whose
             // message reaches librdkafka afterwards. rd_kafka_producev does not block and never calls back into us.
             let failure: (any Error)? = self.state.withLock { state in
@@ -115,6 +119,11 @@ package final class KafkaBusProducer: Service, Sendable {
                 continuation.resume(throwing: failure)
             }
         }
+        return KafkaBusDeliveryReport(
+            topic: self.configuration.logicalTopic(report.topic),
+            partition: report.partition,
+            offset: report.offset
+        )
     }
 
     /// Asks the cluster for metadata and returns when a broker answered: the check behind `/ready`.

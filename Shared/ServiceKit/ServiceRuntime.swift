@@ -148,6 +148,16 @@ package final class ServiceRuntime: Sendable {
         self.reader.string(forKey: ConfigKey(key), isSecret: isSecret)
     }
 
+    /// A service-specific setting that must be a positive integer (a count, milliseconds, seconds); `nil` when unset.
+    /// - Throws: ``ConfigurationError`` naming the key when it is set to anything else: the service refuses to start.
+    package func positiveSetting(_ key: String) throws -> Int? {
+        guard let text = self.setting(key) else { return nil }
+        guard let value = Int(text), value > 0 else {
+            throw ConfigurationError(key: key, value: text, expected: "a positive integer")
+        }
+        return value
+    }
+
     /// The relay that publishes this service's transactional outbox (``Outbox``) through `producer`. Add it to
     /// ``makeApplication(router:services:beforeServerStarts:)`` right after the producer, and call ``Outbox/prepare(_:)``
     /// in `beforeServerStarts`.
@@ -156,17 +166,10 @@ package final class ServiceRuntime: Sendable {
     /// about (left by a crash or written by another instance); default 500.
     /// - Throws: ``ConfigurationError`` when the interval is not a positive integer.
     package func makeOutboxRelay(producer: KafkaBusProducer) throws -> OutboxRelay {
-        var interval = 500
-        if let text = self.reader.string(forKey: "outbox.poll.interval.ms") {
-            guard let value = Int(text), value > 0 else {
-                throw ConfigurationError(key: "outbox.poll.interval.ms", value: text, expected: "a positive integer")
-            }
-            interval = value
-        }
-        return OutboxRelay(
+        OutboxRelay(
             store: self.store,
             producer: producer,
-            pollInterval: .milliseconds(interval),
+            pollInterval: .milliseconds(try self.positiveSetting("outbox.poll.interval.ms") ?? 500),
             logger: self.logger
         )
     }

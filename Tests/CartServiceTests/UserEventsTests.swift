@@ -5,6 +5,7 @@ import KafkaBus
 import MongoStore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 import TestSupport
 import Testing
 
@@ -25,17 +26,17 @@ struct UserEventsTests {
         let carts = CartTests.carts(runtime)
         let user = CartTests.newID()
         let created = Self.message("user-created", #"{"email":"a@example.com","userId":"\#(user)"}"#)
-        try await consumer.handleCreated(created, logger: CartTests.logger)
+        try await consumer.created.handle(created, logger: CartTests.logger)
         #expect(
             try await repository.add(userID: user, productID: CartTests.newID(), quantity: 1, limit: 5)
                 == .added(quantity: 1)
         )
-        try await consumer.handleCreated(created, logger: CartTests.logger)  // redelivered: the cart keeps its item
+        try await consumer.created.handle(created, logger: CartTests.logger)  // redelivered: the cart keeps its item
         #expect(try await carts.count(["_id": .string(user)]) == 1)
         #expect(try await carts.findOne(["_id": .string(user)])?.items.count == 1)
         // The newer payload with eventId/type/occurredAt (any type) is read too.
         let other = CartTests.newID()
-        try await consumer.handleCreated(
+        try await consumer.created.handle(
             Self.message(
                 "user-created",
                 #"{"eventId":"e-1","type":"user-created","occurredAt":1735787045123,"email":"b@example.com","userId":"\#(other.uppercased())"}"#
@@ -46,11 +47,11 @@ struct UserEventsTests {
         #expect(otherCart?.items == [:])
         #expect(otherCart?.createdAt != nil)
         let deleted = Self.message("user-deleted", #"{"userId":"\#(user)"}"#)
-        try await consumer.handleDeleted(deleted, logger: CartTests.logger)
-        try await consumer.handleDeleted(deleted, logger: CartTests.logger)
+        try await consumer.deleted.handle(deleted, logger: CartTests.logger)
+        try await consumer.deleted.handle(deleted, logger: CartTests.logger)
         #expect(try await carts.count(["_id": .string(user)]) == 0)
         // A replay of the whole topic (created again after deleted) does not bring the cart back.
-        try await consumer.handleCreated(created, logger: CartTests.logger)
+        try await consumer.created.handle(created, logger: CartTests.logger)
         #expect(try await carts.count(["_id": .string(user)]) == 0)
         await runtime.store.close()
     }
@@ -61,11 +62,11 @@ struct UserEventsTests {
         let repository = MongoCartRepository(store: runtime.store)
         let consumer = UserEventsConsumer(repository: repository)
         let user = CartTests.newID()
-        try await consumer.handleDeleted(
+        try await consumer.deleted.handle(
             Self.message("user-deleted", #"{"userId":"\#(user)"}"#),
             logger: CartTests.logger
         )
-        try await consumer.handleCreated(
+        try await consumer.created.handle(
             Self.message("user-created", #"{"email":"c@example.com","userId":"\#(user)"}"#),
             logger: CartTests.logger
         )
@@ -88,8 +89,8 @@ struct UserEventsTests {
             "", "not json", "[]", "{}", #"{"userId":42}"#, #"{"userId":"abc"}"#, #"{"userId":null}"#,
             #"{"userId":"zzzzzzzzzzzzzzzzzzzzzzzz"}"#,
         ] {
-            try await consumer.handleCreated(Self.message("user-created", payload), logger: CartTests.logger)
-            try await consumer.handleDeleted(Self.message("user-deleted", payload), logger: CartTests.logger)
+            try await consumer.created.handle(Self.message("user-created", payload), logger: CartTests.logger)
+            try await consumer.deleted.handle(Self.message("user-deleted", payload), logger: CartTests.logger)
         }
         #expect(try await CartTests.carts(runtime).count() == 0)
         #expect(try await runtime.store.collection("deletedUsers", as: DeletedUser.self).count() == 0)
@@ -115,22 +116,22 @@ struct UserEventsTests {
                 }
                 struct Deleted: Encodable { var userId: String }
                 let event = Created(email: "d@example.com", userId: user)
-                try await publisher.publish(topic: "user-created", key: user, event: event)
-                try await publisher.publish(topic: "user-created", key: user, event: event)
+                try await publisher.publishForeign(event, to: Topics.userCreated, key: user)
+                try await publisher.publishForeign(event, to: Topics.userCreated, key: user)
                 #expect(try await eventually { try await carts.count(["_id": .string(user)]) == 1 })
                 try await client.execute(uri: "/user/\(user)", method: .get, headers: admin) {
                     #expect($0.status == .ok)
                     #expect(String(buffer: $0.body) == "[]")
                 }
-                try await publisher.publish(topic: "user-deleted", key: user, event: Deleted(userId: user))
+                try await publisher.publishForeign(Deleted(userId: user), to: Topics.userDeleted, key: user)
                 #expect(try await eventually { try await carts.count(["_id": .string(user)]) == 0 })
                 // A late duplicate create, then a marker with the same key (same partition, so handled after it).
                 let marker = CartTests.newID()
-                try await publisher.publish(topic: "user-created", key: user, event: event)
-                try await publisher.publish(
-                    topic: "user-created",
-                    key: user,
-                    event: Created(email: "m@example.com", userId: marker)
+                try await publisher.publishForeign(event, to: Topics.userCreated, key: user)
+                try await publisher.publishForeign(
+                    Created(email: "m@example.com", userId: marker),
+                    to: Topics.userCreated,
+                    key: user
                 )
                 #expect(try await eventually { try await carts.count(["_id": .string(marker)]) == 1 })
                 #expect(try await carts.count(["_id": .string(user)]) == 0)

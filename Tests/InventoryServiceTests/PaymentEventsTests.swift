@@ -5,6 +5,7 @@ import KafkaBus
 import MongoStore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 import Synchronization
 import TestSupport
 import Testing
@@ -47,16 +48,16 @@ struct PaymentEventsTests {
         let b = try await InventoryTests.stock(runtime, 5)
         let r = try await Self.reserve(reservations, "o-commit", [(a, 2), (b, 1)])
         let success = InventoryTests.paymentMessage(r.id, order: "o-commit", status: "success")
-        try await consumer.handle(success, logger: InventoryTests.logger)
-        try await consumer.handle(success, logger: InventoryTests.logger)
+        try await consumer.handler.handle(success, logger: InventoryTests.logger)
+        try await consumer.handler.handle(success, logger: InventoryTests.logger)
         var ra = try await InventoryTests.record(runtime, a)
         #expect(ra.inventory == 3 && ra.reserved == 0 && ra.sold == 2)
         #expect(try await InventoryTests.record(runtime, b).sold == 1)
-        try await consumer.handle(
+        try await consumer.handler.handle(
             InventoryTests.paymentMessage(r.id, order: "o-commit", status: "failed"),
             logger: InventoryTests.logger
         )
-        try await consumer.handle(
+        try await consumer.handler.handle(
             InventoryTests.paymentMessage(r.id, order: "o-commit", status: "refunded"),
             logger: InventoryTests.logger
         )
@@ -66,7 +67,7 @@ struct PaymentEventsTests {
         #expect(ra.inventory == 3 && ra.reserved == 0 && ra.sold == 2)
         // Malformed events are skipped without an error.
         for payload in ["", "nope", "{}", #"{"status":"success"}"#, #"{"status":"success","reservationId":"x"}"#] {
-            try await consumer.handle(
+            try await consumer.handler.handle(
                 KafkaBusMessage(topic: "payment-events", value: Array(payload.utf8)),
                 logger: InventoryTests.logger
             )
@@ -79,11 +80,11 @@ struct PaymentEventsTests {
         let (runtime, reservations, consumer) = try await Self.setup()
         let a = try await InventoryTests.stock(runtime, 5)
         let r = try await Self.reserve(reservations, "o-cancel", [(a, 4)])
-        try await consumer.handle(
+        try await consumer.handler.handle(
             InventoryTests.paymentMessage(r.id, order: "o-cancel", status: "failure"),
             logger: InventoryTests.logger
         )
-        try await consumer.handle(
+        try await consumer.handler.handle(
             InventoryTests.paymentMessage(r.id, order: "o-cancel", status: "failed"),
             logger: InventoryTests.logger
         )
@@ -118,8 +119,8 @@ struct PaymentEventsTests {
         #expect(try await reservations.find(id: r.id)?.status == .expired)
         #expect(try await InventoryTests.record(runtime, a).inventory == 5)
         let success = InventoryTests.paymentMessage(r.id, order: "o-late", status: "success")
-        try await consumer.handle(success, logger: InventoryTests.logger)
-        try await consumer.handle(success, logger: InventoryTests.logger)
+        try await consumer.handler.handle(success, logger: InventoryTests.logger)
+        try await consumer.handler.handle(success, logger: InventoryTests.logger)
         let ra = try await InventoryTests.record(runtime, a)
         let rb = try await InventoryTests.record(runtime, b)
         #expect(ra.inventory == 2 && ra.sold == 3 && ra.reserved == 0)
@@ -150,7 +151,7 @@ struct PaymentEventsTests {
 
         // Paid, then withdrawn (cancelled before shipping): sold → available, twice applied once.
         let paid = try await Self.reserve(reservations, "o-paid", [(a, 2)])
-        try await consumer.handle(
+        try await consumer.handler.handle(
             InventoryTests.paymentMessage(paid.id, order: "o-paid", status: "success"),
             logger: InventoryTests.logger
         )
@@ -165,7 +166,7 @@ struct PaymentEventsTests {
         var record = try await InventoryTests.record(runtime, a)
         #expect(record.inventory == 5 && record.reserved == 0 && record.sold == 0)
         // A redelivered success for it commits nothing again.
-        try await consumer.handle(
+        try await consumer.handler.handle(
             InventoryTests.paymentMessage(paid.id, order: "o-paid", status: "success"),
             logger: InventoryTests.logger
         )
@@ -210,17 +211,13 @@ struct PaymentEventsTests {
         let admin = try await InventoryTests.auth(runtime, role: .admin)
         let product = try await InventoryTests.stock(runtime, 10)
         let lostOrder = "order-lost-\(UUID().uuidString)"
-        let received = Mutex<[ReservationLostEvent]>([])
+        let received = Mutex<[InventoryEvent]>([])
         let listener = try runtime.makeConsumer(
             groupID: TestEnvironment.uniqueName("inventory-events-test"),
-            topics: ["inventory-events"]
-        ) { message, _ in
-            if let event = try? JSONDecoder().decode(ReservationLostEvent.self, from: Data(message.value)),
-                event.orderId == lostOrder
-            {
-                received.withLock { $0.append(event) }
+            handler: EventHandler(Topics.inventoryEvents) { event, _ in
+                if event.orderId == lostOrder { received.withLock { $0.append(event) } }
             }
-        }
+        )
         struct Payment: Encodable {
             var orderId: String
             var userId: String
@@ -251,8 +248,8 @@ struct PaymentEventsTests {
                     status: "success",
                     timestamp: "2026-01-02T03:04:05Z"
                 )
-                try await publisher.publish(topic: "payment-events", key: "order-paid", event: paid)
-                try await publisher.publish(topic: "payment-events", key: "order-paid", event: paid)
+                try await publisher.publishForeign(paid, to: Topics.paymentEvents, key: "order-paid")
+                try await publisher.publishForeign(paid, to: Topics.paymentEvents, key: "order-paid")
                 #expect(
                     try await InventoryTests.eventually { try await InventoryTests.record(runtime, product).sold == 2 }
                 )
@@ -279,12 +276,12 @@ struct PaymentEventsTests {
                 var late = paid
                 late.orderId = lostOrder
                 late.reservationId = lostID
-                try await publisher.publish(topic: "payment-events", key: lostOrder, event: late)
-                try await publisher.publish(topic: "payment-events", key: "order-paid", event: paid)  // a third copy
+                try await publisher.publishForeign(late, to: Topics.paymentEvents, key: lostOrder)
+                try await publisher.publishForeign(paid, to: Topics.paymentEvents, key: "order-paid")  // a third copy
                 #expect(try await InventoryTests.eventually { received.withLock { !$0.isEmpty } })
                 let event = try #require(received.withLock { $0.first })
                 #expect(event.type == "reservation-lost" && event.reservationId == lostID)
-                #expect(event.eventId == "reservation-lost-\(lostID)" && event.reason.contains(product))
+                #expect(event.eventId == "reservation-lost-\(lostID)" && event.reason?.contains(product) == true)
                 let record = try await InventoryTests.record(runtime, product)
                 // 2 sold (once), 2 available, nothing held: the lost order holds nothing.
                 #expect(record.sold == 2 && record.reserved == 0 && record.inventory == 2 && record.received == 4)

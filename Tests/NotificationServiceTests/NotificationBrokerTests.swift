@@ -4,6 +4,7 @@ import HummingbirdTesting
 import KafkaBus
 import MongoStore
 import ServiceKit
+import StorefrontContracts
 import TestSupport
 import Testing
 
@@ -68,14 +69,14 @@ struct NotificationBrokerTests {
                         eventId: "pay-\(order)",
                         type: "payment.succeeded"
                     )
-                    _ = try await publisher.publish(topic: "payment-events", key: order, event: event)
-                    _ = try await publisher.publish(topic: "payment-events", key: order, event: event)
+                    _ = try await publisher.publishForeign(event, to: Topics.paymentEvents, key: order)
+                    _ = try await publisher.publishForeign(event, to: Topics.paymentEvents, key: order)
                     // A marker after the duplicate, on the same key (same partition, so handled after it).
                     var marker = event
                     marker.eventId = "marker-\(order)"
                     marker.status = "failed"
                     marker.type = "payment.failed"
-                    _ = try await publisher.publish(topic: "payment-events", key: order, event: marker)
+                    _ = try await publisher.publishForeign(marker, to: Topics.paymentEvents, key: order)
                     let paidID = "pay-\(order):\(user.id)"
                     let markerID = "marker-\(order):\(user.id)"
                     #expect(

@@ -7,6 +7,7 @@ import MongoStore
 import NIOCore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 import Synchronization
 import TestSupport
 import Testing
@@ -88,7 +89,7 @@ enum NotificationTests {
         NotificationDelivery(
             repository: NotificationRepository(store: runtime.store),
             sender: sender,
-            directory: UserDirectory(client: runtime.client),
+            users: UserClient(runtime.client),
             policy: DeliveryPolicy(maxAttempts: maxAttempts, retryBase: 20, pollInterval: 50),
             logger: runtime.logger
         )

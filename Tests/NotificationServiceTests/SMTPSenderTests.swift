@@ -244,10 +244,12 @@ struct SMTPSenderTests {
 
     @Test("nothing listens on the port: a transient connection error, at once")
     func unreachable() async throws {
-        let sender = try SMTPTests.sender(nil, ["smtp.port": String(try FreePort.find()), "smtp.timeout.ms": "3000"])
+        // "At once" means "not after waiting out SMTP_TIMEOUT_MS": with a 120 s timeout, anything under a minute
+        // proves it, however busy the machine is.
+        let sender = try SMTPTests.sender(nil, ["smtp.port": String(try FreePort.find()), "smtp.timeout.ms": "120000"])
         let start = ContinuousClock.now
         let error = await SMTPTests.smtpError { try await sender.send(SMTPTests.message()) }
-        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(ContinuousClock.now - start < .seconds(60))
         #expect(error?.code == .connectionFailed)
         #expect(error?.command == "connect")
         #expect(error?.isTransient == true)
@@ -262,7 +264,8 @@ struct SMTPSenderTests {
         let error = await SMTPTests.smtpError { try await sender.send(SMTPTests.message()) }
         let elapsed = ContinuousClock.now - start
         await server.stop()
-        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(3))
+        // The timeout is the behaviour: not before it (less a little clock slack), and nowhere near "never".
+        #expect(elapsed >= .milliseconds(450) && elapsed < .seconds(30))
         #expect(error?.code == .timedOut)
         #expect(error?.command == "greeting")
         #expect(error?.isTransient == true)

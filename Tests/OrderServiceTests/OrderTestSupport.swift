@@ -9,6 +9,7 @@ import NIOCore
 import NIOHTTP1
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 import Synchronization
 import TestSupport
 import Testing
@@ -45,18 +46,6 @@ final class PaymentStub: Sendable {
         var status: String
     }
 
-    struct Event: Encodable, Sendable {
-        var orderId: String
-        var userId: String
-        var reservationId: String
-        var amount: Double
-        var method: String
-        var status: String
-        var timestamp: String
-        var eventId: String
-        var type: String
-    }
-
     let mode = Mutex<Mode>(.approve)
     private let payments = Mutex<[Payment]>([])
     let calls = Mutex<Int>(0)
@@ -91,21 +80,18 @@ final class PaymentStub: Sendable {
     }
 
     func publish(_ payment: Payment, status: String) async throws {
-        try await self.publisher.publish(
-            topic: "payment-events",
-            key: payment.orderId,
-            event: Event(
-                orderId: payment.orderId,
-                userId: payment.userId,
-                reservationId: payment.reservationId,
-                amount: payment.amount,
-                method: "card",
-                status: status,
-                timestamp: StorefrontJSON.format(Date()),
-                eventId: UUID().uuidString,
-                type: "payment-\(status)"
-            )
+        let outcomes: [String: PaymentEvent.Outcome] = ["success": .succeeded, "failed": .failed, "failure": .failed]
+        var event = PaymentEvent(
+            outcomes[status] ?? .refunded,
+            orderId: payment.orderId,
+            userId: payment.userId,
+            reservationId: payment.reservationId,
+            amount: payment.amount,
+            method: "card",
+            paymentId: payment._id
         )
+        event.status = status  // as given, also the original's `failure`
+        try await self.publisher.publish(event, to: Topics.paymentEvents)
     }
 
     func router() -> Router<BasicRequestContext> {

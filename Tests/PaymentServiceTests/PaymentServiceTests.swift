@@ -7,6 +7,7 @@ import MongoStore
 import NIOCore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 import Synchronization
 import TestSupport
 import Testing
@@ -100,7 +101,7 @@ struct PaymentServiceTests {
     }
 
     static func consumer(_ runtime: ServiceRuntime, into received: Received) throws -> KafkaBusConsumer {
-        try runtime.makeConsumer(groupID: TestEnvironment.uniqueName("payment-tests"), topics: [PaymentTopic.events]) {
+        try runtime.makeConsumer(groupID: TestEnvironment.uniqueName("payment-tests"), topics: [Topics.paymentEvents.name]) {
             message,
             _ in received.messages.withLock { $0.append(message) }
         }

@@ -12,9 +12,13 @@ import Testing
 /// is taken down).
 @Suite(.timeLimit(.minutes(3)))
 struct OutboxTests {
-    struct Payload: Codable, Equatable {
-        var eventId: String
+    /// A test event: its key travels in the payload, so every record can have its own.
+    struct Payload: StorefrontEvent, Equatable {
+        static let schemaVersion = 1
+        var eventId: String?
         var n: Int
+        var k = "k"
+        var key: String { self.k }
     }
 
     /// Messages one consumer received.
@@ -41,16 +45,9 @@ struct OutboxTests {
     ) async throws
         -> Payload
     {
-        let payload = Payload(eventId: UUID().uuidString.lowercased(), n: n)
+        let payload = Payload(eventId: UUID().uuidString.lowercased(), n: n, k: key)
         try await store.withTransaction { transaction in
-            try Outbox.append(
-                payload,
-                id: payload.eventId,
-                topic: topic,
-                key: key,
-                requestID: requestID,
-                in: transaction
-            )
+            try Outbox.append(payload, to: EventTopic(topic, partitions: 1), requestID: requestID, in: transaction)
         }
         return payload
     }
@@ -136,9 +133,7 @@ struct OutboxTests {
             try await runtime.store.withTransaction { transaction in
                 try Outbox.append(
                     Payload(eventId: "e-1", n: 1),
-                    id: "e-1",
-                    topic: "t",
-                    key: "k",
+                    to: EventTopic("t", partitions: 1),
                     requestID: nil,
                     in: transaction
                 )

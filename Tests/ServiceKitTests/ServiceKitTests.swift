@@ -261,7 +261,10 @@ struct ServiceKitTests {
             group.addTask { try await producer.run() }
             group.addTask { try await consumer.run() }
             try await CurrentRequest.$id.withValue("req-evt-1") {
-                try await EventPublisher(producer: producer).publish(topic: topic, key: "k1", event: ["hello": "world"])
+                try await EventPublisher(producer: producer).publish(
+                    OutboxTests.Payload(eventId: "e-1", n: 1, k: "k1"),
+                    to: EventTopic(topic, partitions: 1)
+                )
             }
             let deadline = ContinuousClock.now + .seconds(60)
             while seen.withLock({ $0.isEmpty }), ContinuousClock.now < deadline {
@@ -310,7 +313,11 @@ struct ServiceKitTests {
             overrides: ["kafka.brokers": "127.0.0.1:\(try FreePort.find())", "ready.timeout.ms": "1000"]
         )
         _ = try unreachable.makeProducer()
-        #expect(await unreachable.readiness()["kafka"] != .some(nil))
+        let failed = await unreachable.readiness()
+        // `readiness()` maps each check to `nil` (passed) or its failure: the broker check must be there and failed.
+        #expect(failed.count == 2)
+        let reason = try #require(failed["kafka"], "no broker check at all")
+        #expect(reason?.isEmpty == false, "the broker check passed against a port nothing listens on")
         await runtime.store.close()
         await unreachable.store.close()
     }

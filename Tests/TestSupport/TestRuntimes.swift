@@ -2,7 +2,8 @@ import Configuration
 import Foundation
 package import ServiceKit
 
-/// Service runtimes for tests: a real store (a fresh database on the shared dev store), a fixed test secret, port 0.
+/// Service runtimes for tests: a real store (a fresh database on the shared dev store), the shared dev broker with
+/// topics private to the running test (``TestTopics``), a fixed test secret, port 0.
 package enum TestRuntimes {
     /// The secret every test runtime signs and verifies tokens with.
     package static let jwtSecret = "storefront-test-secret-0123456789abcdef"
@@ -26,6 +27,7 @@ package enum TestRuntimes {
             "jwt.secret": self.jwtSecret,
         ]
         if let brokers = try? TestEnvironment.kafkaBrokers() { values["kafka.brokers"] = brokers }
+        if overrides["kafka.brokers"] == nil { values["kafka.topic.prefix"] = TestTopics.currentPrefix }
         return values.merging(overrides) { $1 }
     }
 
@@ -36,9 +38,8 @@ package enum TestRuntimes {
     ) async throws
         -> ServiceRuntime
     {
-        try await ServiceRuntime(
-            service: service,
-            reader: .storefront(overrides: try self.values(service, overrides: overrides))
-        )
+        let values = try self.values(service, overrides: overrides)
+        if let prefix = values["kafka.topic.prefix"], !prefix.isEmpty { try await TestTopics.prepare(prefix) }
+        return try await ServiceRuntime(service: service, reader: .storefront(overrides: values))
     }
 }

@@ -7,6 +7,7 @@ import MongoStore
 import NIOCore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 import Synchronization
 import TestSupport
 import Testing
@@ -122,7 +123,7 @@ struct UserServiceTests {
     static func consumer(_ runtime: ServiceRuntime, into received: Received) throws -> KafkaBusConsumer {
         try runtime.makeConsumer(
             groupID: TestEnvironment.uniqueName("user-tests"),
-            topics: [UserTopic.created, UserTopic.deleted]
+            topics: [Topics.userCreated.name, Topics.userDeleted.name]
         ) { message, _ in
             received.messages.withLock { $0.append(message) }
         }
@@ -540,8 +541,8 @@ struct UserServiceTests {
         try await withRunning([consumer.run]) {
             try await app.test(.router) { client in
                 let id = try await Self.register(client, email: "Events@Example.com")
-                #expect(await eventually { !received.events(topic: UserTopic.created, userId: id).isEmpty })
-                let created = try #require(received.events(topic: UserTopic.created, userId: id).first)
+                #expect(await eventually { !received.events(topic: Topics.userCreated.name, userId: id).isEmpty })
+                let created = try #require(received.events(topic: Topics.userCreated.name, userId: id).first)
                 #expect(created.key == id)
                 #expect(created.body["email"] as? String == "events@example.com")
                 #expect(created.body["type"] as? String == "user-created")
@@ -552,8 +553,8 @@ struct UserServiceTests {
                 try await client.execute(uri: "/users/\(id)", method: .delete, headers: Self.json(token)) {
                     #expect($0.status == .ok)
                 }
-                #expect(await eventually { !received.events(topic: UserTopic.deleted, userId: id).isEmpty })
-                let deleted = try #require(received.events(topic: UserTopic.deleted, userId: id).first)
+                #expect(await eventually { !received.events(topic: Topics.userDeleted.name, userId: id).isEmpty })
+                let deleted = try #require(received.events(topic: Topics.userDeleted.name, userId: id).first)
                 #expect(deleted.key == id)
                 #expect(deleted.body["type"] as? String == "user-deleted")
                 #expect(deleted.body["eventId"] as? String != created.body["eventId"] as? String)
@@ -568,9 +569,9 @@ struct UserServiceTests {
                 }
                 #expect(try await Self.outbox(runtime).count() == 0)
                 try await Task.sleep(for: .seconds(1.5))
-                #expect(received.events(topic: UserTopic.created, userId: id).count == 1)
-                #expect(received.events(topic: UserTopic.deleted, userId: id).count == 1)
-                #expect(received.events(topic: UserTopic.deleted, userId: never).isEmpty)
+                #expect(received.events(topic: Topics.userCreated.name, userId: id).count == 1)
+                #expect(received.events(topic: Topics.userDeleted.name, userId: id).count == 1)
+                #expect(received.events(topic: Topics.userDeleted.name, userId: never).isEmpty)
             }
         }
         await Self.cleanUp(runtime)
@@ -578,7 +579,7 @@ struct UserServiceTests {
 
     @Test("crash between write and publish: with the broker down the event waits in the outbox, then goes out once")
     func brokerDownKeepsTheEvent() async throws {
-        try await DevBrokerProcess.with(brokers: 1, partitions: 1, topics: [UserTopic.created, UserTopic.deleted]) {
+        try await DevBrokerProcess.with(brokers: 1, partitions: 1, topics: [Topics.userCreated.name, Topics.userDeleted.name]) {
             broker in
             let (runtime, app) = try await Self.makeApp(["kafka.brokers": broker.bootstrap])
             let received = Received()
@@ -591,14 +592,14 @@ struct UserServiceTests {
                     try await Task.sleep(for: .seconds(2))
                     let records = try await Self.outbox(runtime).find()
                     #expect(records.count == 1)
-                    #expect(records.first?.topic == UserTopic.created && records.first?.key == id)
-                    #expect(received.events(topic: UserTopic.created, userId: id).isEmpty)
+                    #expect(records.first?.topic == Topics.userCreated.name && records.first?.key == id)
+                    #expect(received.events(topic: Topics.userCreated.name, userId: id).isEmpty)
 
                     try await broker.setUp(broker: 1)
-                    #expect(await eventually { !received.events(topic: UserTopic.created, userId: id).isEmpty })
+                    #expect(await eventually { !received.events(topic: Topics.userCreated.name, userId: id).isEmpty })
                     #expect(try await eventually(.seconds(10)) { try await Self.outbox(runtime).count() == 0 })
                     try await Task.sleep(for: .seconds(1.5))
-                    #expect(received.events(topic: UserTopic.created, userId: id).count == 1)
+                    #expect(received.events(topic: Topics.userCreated.name, userId: id).count == 1)
                 }
             }
             await Self.cleanUp(runtime)

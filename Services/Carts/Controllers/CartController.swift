@@ -3,6 +3,7 @@ import Logging
 import MongoStore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 
 /// The cart routes. All are protected: the caller must be the cart's owner, an admin or a service (403 otherwise).
 ///
@@ -19,7 +20,8 @@ import ServiceKit
 /// 502 `dependency_failed`, 503 `dependency_unavailable` / `cart_busy` (extreme contention; retry). Every check runs before anything is written.
 struct CartController<Repository: CartRepository>: Sendable {
     let repository: Repository
-    let catalog: Catalog
+    let products: ProductClient
+    let inventory: InventoryClient
 
     /// `POST /addtocart` body (the original's field names).
     struct AddRequest: Decodable {
@@ -90,13 +92,13 @@ struct CartController<Repository: CartRepository>: Sendable {
         _ = try context.requireAccess(toUser: userID)
         guard let cart = try await self.repository.cart(userID: userID) else { throw Self.cartNotFound() }
         let lines = cart.items.sorted { $0.key < $1.key }
-        let catalog = self.catalog
+        let (products, inventory) = (self.products, self.inventory)
         return try await withThrowingTaskGroup(of: (Int, JSONValue?).self) { group in
             for (index, (productID, item)) in lines.enumerated() {
                 group.addTask {
-                    guard var line = try await catalog.product(productID) else { return (index, nil) }
-                    if line["inventory"] == nil, let inventory = try await catalog.inventory(productID) {
-                        line["inventory"] = .object(inventory)
+                    guard var line = try await products.product(productID) else { return (index, nil) }
+                    if line["inventory"] == nil, let record = try await inventory.record(productID: productID) {
+                        line["inventory"] = .object(record)
                     }
                     line["productId"] = .string(productID)
                     line["quantity"] = .integer(Int64(item.quantity))
@@ -191,8 +193,8 @@ struct CartController<Repository: CartRepository>: Sendable {
 
     /// The product must exist; returns the units available for sale. Product and inventory are asked concurrently.
     private func checkedStock(_ productID: String) async throws -> Int {
-        async let product = self.catalog.product(productID)
-        async let available = self.catalog.available(productID)
+        async let product = self.products.product(productID)
+        async let available = self.inventory.available(productID: productID)
         guard try await product != nil else {
             _ = try? await available
             throw APIError(.notFound, code: "product_not_found", message: "product not found")

@@ -1,28 +1,14 @@
-import Foundation
 import KafkaBus
 import Logging
-import MongoStore
 import ServiceKit
-
-/// The `payment-events` payload (contract §4), with the newer optional `eventId` / `type`.
-struct PaymentEvent: Decodable, Sendable {
-    var orderId: String?
-    var userId: String?
-    var reservationId: String?
-    var amount: Double?
-    var method: String?
-    var status: String
-    var eventId: String?
-    var type: String?
-}
+import StorefrontContracts
 
 /// Applies payment outcomes to reservations: `success` commits (reserved → sold; a late success for an expired or
 /// cancelled reservation sells again or reports `reservation-lost`, unless the order withdrew it), `failed`/`failure`
-/// cancels (reserved → available), `refunded` changes no stock. Idempotent under redelivery and replay: every transition is guarded by
-/// the reservation's state and every stock step by its stage. Malformed events are logged and skipped; only
-/// transient store failures are thrown (the consumer retries the message in place).
+/// cancels (reserved → available), `refunded` changes no stock. Idempotent under redelivery and replay: every
+/// transition is guarded by the reservation's state and every stock step by its stage. Malformed events are logged
+/// and skipped; transient store failures are retried in place by the consumer.
 struct PaymentEventsConsumer: Sendable {
-    static let topic = "payment-events"
     static let originalGroup = "inventory-consumer-group"
 
     let reservations: Reservations
@@ -30,25 +16,15 @@ struct PaymentEventsConsumer: Sendable {
     let notifyOutbox: @Sendable () -> Void
 
     func makeConsumer(runtime: ServiceRuntime, groupID: String = Self.originalGroup) throws -> KafkaBusConsumer {
-        try runtime.makeConsumer(groupID: groupID, topics: [Self.topic]) { message, logger in
-            try await self.handle(message, logger: logger)
-        }
+        try runtime.makeConsumer(groupID: groupID, handler: self.handler)
     }
 
-    func handle(_ message: KafkaBusMessage, logger: Logger) async throws {
-        guard let event = try? JSONDecoder().decode(PaymentEvent.self, from: Data(message.value)) else {
-            logger.warning("skipping an undecodable payment event", metadata: ["event.bytes": "\(message.value.count)"])
-            return
-        }
-        do {
-            try await self.apply(event, logger: logger)
-        } catch let error as MongoStoreError where !error.isRetriable && error.code != .shutdown {
-            logger.error("skipping a payment event the store refused", metadata: ["error": "\(error)"])
-        }
+    var handler: EventHandler<PaymentEvent> {
+        EventHandler(Topics.paymentEvents) { event, context in try await self.apply(event, context: context) }
     }
 
-    private func apply(_ event: PaymentEvent, logger: Logger) async throws {
-        var logger = logger
+    private func apply(_ event: PaymentEvent, context: EventContext) async throws {
+        var logger = context.logger
         logger[metadataKey: "order.id"] = "\(event.orderId ?? "-")"
         logger[metadataKey: "event.id"] = "\(event.eventId ?? "-")"
         let reservation: Reservation?
@@ -57,8 +33,7 @@ struct PaymentEventsConsumer: Sendable {
         } else if let orderID = event.orderId, !orderID.isEmpty {
             reservation = try await self.reservations.find(orderID: orderID)
         } else {
-            logger.warning("skipping a payment event without reservationId or orderId")
-            return
+            throw UnprocessableEvent("a payment event without reservationId or orderId")
         }
         guard let reservation else {
             logger.warning(
@@ -68,8 +43,8 @@ struct PaymentEventsConsumer: Sendable {
             return
         }
         logger[metadataKey: "reservation.id"] = "\(reservation.id)"
-        switch event.status.lowercased() {
-        case "success":
+        switch event.outcome {
+        case .succeeded:
             let outcome = try await self.reservations.commit(id: reservation.id)
             switch outcome {
             case .notReady:
@@ -83,7 +58,7 @@ struct PaymentEventsConsumer: Sendable {
             default:
                 logger.info("payment success applied", metadata: ["outcome": "\(outcome)"])
             }
-        case "failed", "failure":
+        case .failed:
             let outcome = try await self.reservations.cancel(id: reservation.id)
             if outcome == .notReady { throw NotReady() }
             if case .alreadyFinal(.committed) = outcome {
@@ -91,10 +66,10 @@ struct PaymentEventsConsumer: Sendable {
             } else {
                 logger.info("payment failure applied", metadata: ["outcome": "\(outcome)"])
             }
-        case "refunded":
+        case .refunded:
             logger.info("payment refunded: no stock change")
-        default:
-            logger.warning("skipping a payment event with an unknown status", metadata: ["status": "\(event.status)"])
+        case nil:
+            throw UnprocessableEvent("a payment event with an unknown status '\(event.status ?? "-")'")
         }
     }
 

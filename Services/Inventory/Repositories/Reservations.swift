@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MongoStore
 import ServiceKit
+import StorefrontContracts
 
 /// The reservation lifecycle: reserve (all or nothing, keyed by order id), commit, cancel, expire, the late
 /// commit of a reservation that already gave its stock back, and the withdrawal of an order that will not go ahead.
@@ -64,8 +65,7 @@ struct Reservations: Sendable {
                 status: .pending,
                 stock: .reserving,
                 items: items,
-                expiresAt: now + Int64(self.ttl.components.seconds * 1000)
-                    + Int64(self.ttl.components.attoseconds / 1_000_000_000_000_000),
+                expiresAt: now + Int64(self.ttl / .milliseconds(1)),
                 createdAt: now,
                 updatedAt: now
             )
@@ -248,27 +248,13 @@ struct Reservations: Sendable {
         return .lateCommitted
     }
 
-    static let eventsTopic = "inventory-events"
-
     private func appendLostEvent(_ reservation: Reservation, reason: String) async throws {
-        let eventID = "reservation-lost-\(reservation.id)"
-        let event = ReservationLostEvent(
-            type: "reservation-lost",
-            eventId: eventID,
+        let event = InventoryEvent.reservationLost(
             orderId: reservation.orderId,
             reservationId: reservation.id,
-            reason: reason,
-            occurredAt: rfc3339(Date().epochMilliseconds)
+            reason: reason
         )
-        let record = OutboxRecord(
-            id: eventID,
-            topic: Self.eventsTopic,
-            key: reservation.orderId,
-            payload: String(decoding: try StorefrontJSON.encoder().encode(event), as: UTF8.self),
-            createdAt: Date().epochMilliseconds,
-            sequence: 0,
-            requestId: CurrentRequest.id
-        )
+        let record = try Outbox.record(event, to: Topics.inventoryEvents, requestID: CurrentRequest.id)
         do {
             try await self.outbox.insert(record)
         } catch let error as MongoStoreError where error.code == .duplicateKey {
@@ -387,15 +373,4 @@ struct Reservations: Sendable {
         }
         return expired
     }
-}
-
-/// The `inventory-events` payload telling the order service that a paid order's stock is gone (its reservation had
-/// expired or was cancelled and stock no longer allows selling the items), so it must fail the order and refund.
-struct ReservationLostEvent: Codable, Sendable, Equatable {
-    var type: String
-    var eventId: String
-    var orderId: String
-    var reservationId: String
-    var reason: String
-    var occurredAt: String
 }

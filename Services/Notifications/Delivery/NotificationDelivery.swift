@@ -1,7 +1,8 @@
 import Foundation
 import Logging
 import MongoStore
-import ServiceLifecycle
+import ServiceKit
+import StorefrontContracts
 
 /// How often and how patiently notifications are delivered.
 ///
@@ -24,41 +25,32 @@ struct DeliveryPolicy: Sendable {
     }
 }
 
-/// The delivery loop (a `Service`): claims due notifications one at a time, finds the recipient, sends, and records
+/// The delivery loop (each pass run by a `PeriodicWorker` every `NOTIFICATION_POLL_INTERVAL_MS`): claims due
+/// notifications one at a time, finds the recipient, sends, and records
 /// the outcome honestly: SENT, SKIPPED (no recipient), FAILED with the error and the attempt count (retried with
 /// exponential backoff until `maxAttempts`, then final; final at once when the sender says the message is
 /// undeliverable, see ``UndeliverableMessageError``). Runs beside the consumers, so they never wait for a relay.
-final class NotificationDelivery: Service, Sendable {
+final class NotificationDelivery: Sendable {
     static let subject = "Notification from Storefront"
 
     let repository: NotificationRepository
     let sender: any NotificationSender
-    let directory: UserDirectory
+    let users: UserClient
     let policy: DeliveryPolicy
     let logger: Logger
 
     init(
         repository: NotificationRepository,
         sender: any NotificationSender,
-        directory: UserDirectory,
+        users: UserClient,
         policy: DeliveryPolicy,
         logger: Logger
     ) {
         self.repository = repository
         self.sender = sender
-        self.directory = directory
+        self.users = users
         self.policy = policy
         self.logger = logger
-    }
-
-    /// Delivers until graceful shutdown or cancellation.
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                await self.deliverDue()
-                try await Task.sleep(for: .milliseconds(self.policy.pollInterval))
-            }
-        }
     }
 
     /// Delivers every notification that is due now. Store failures are logged (the next pass tries again).
@@ -92,10 +84,10 @@ final class NotificationDelivery: Service, Sendable {
         var email = notification.email
         do {
             if email == nil {
-                switch try await self.directory.email(of: notification.userId) {
-                case .found(let found):
+                switch try await self.users.email(of: notification.userId) {
+                case let found?:
                     email = found
-                case .notFound:
+                case nil:
                     logger.warning("notification skipped: the user does not exist and the event had no e-mail")
                     try await self.repository.markSkipped(notification, reason: "user not found: no recipient")
                     return

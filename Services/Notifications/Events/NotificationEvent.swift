@@ -1,10 +1,10 @@
 import Foundation
 import MongoStore
+import ServiceKit
+import StorefrontContracts
 
-/// What one consumed event asks this service to tell a user, read leniently from any of the three payloads:
-/// `user-created {email, userId, eventId?, type?, occurredAt?}`, `user-deleted {userId, eventId?, type?}` and
-/// `payment-events {orderId, userId, reservationId, amount, method, status, timestamp, eventId?, type?}`.
-/// Optional keys with a wrong type are ignored (old and new producers are both understood).
+/// What one consumed event (`user-created`, `user-deleted` or `payment-events`, as the contracts read them) asks this
+/// service to tell a user.
 struct NotificationEvent: Sendable, Equatable {
     enum Kind: String, Sendable {
         case userCreated = "user-created"
@@ -24,90 +24,47 @@ struct NotificationEvent: Sendable, Equatable {
     var email: String?
     var amount: Double?
 
-    /// Why a payload cannot become a notification (it is logged and skipped).
-    struct Rejected: Error, CustomStringConvertible {
-        var description: String
+    /// `user-created`: a welcome.
+    /// - Throws: `UnprocessableEvent` when the user id is not 24-hex.
+    init(_ event: UserCreatedEvent) throws {
+        try self.init(.userCreated, eventId: event.eventId, userId: event.userId, orderId: "", email: event.email)
     }
 
-    private struct Payload: Decodable {
-        var userId: String?
-        var email: String?
-        var eventId: String?
-        var type: String?
-        var orderId: String?
-        var amount: Double?
-        var status: String?
-
-        enum CodingKeys: String, CodingKey {
-            case userId, email, eventId, type, orderId, amount, status
-        }
-
-        init(from decoder: any Decoder) throws {
-            let container = try decoder.container(keyedBy: CodingKeys.self)
-            self.userId = try? container.decodeIfPresent(String.self, forKey: .userId)
-            self.email = try? container.decodeIfPresent(String.self, forKey: .email)
-            self.eventId = try? container.decodeIfPresent(String.self, forKey: .eventId)
-            self.type = try? container.decodeIfPresent(String.self, forKey: .type)
-            self.orderId = try? container.decodeIfPresent(String.self, forKey: .orderId)
-            self.amount = try? container.decodeIfPresent(Double.self, forKey: .amount)
-            self.status = try? container.decodeIfPresent(String.self, forKey: .status)
-        }
+    /// `user-deleted`: a goodbye.
+    /// - Throws: `UnprocessableEvent` when the user id is not 24-hex.
+    init(_ event: UserDeletedEvent) throws {
+        try self.init(.userDeleted, eventId: event.eventId, userId: event.userId, orderId: "", email: nil)
     }
 
-    /// Reads the payload of a message from `topic`.
-    /// - Throws: ``Rejected`` naming what is wrong (not JSON, no valid userId, no orderId, unknown payment status).
-    static func decode(topic: String, payload: [UInt8]) throws -> NotificationEvent {
-        guard let body = try? JSONDecoder().decode(Payload.self, from: Data(payload)) else {
-            throw Rejected(description: "not a JSON object")
+    /// `payment-events`: received, declined or refunded (the outcome as ``PaymentEvent/outcome`` reads it).
+    /// - Throws: `UnprocessableEvent` naming what is wrong (no valid userId, no orderId, unknown payment status).
+    init(_ event: PaymentEvent) throws {
+        let kind: Kind
+        switch event.outcome {
+        case .succeeded: kind = .paymentSucceeded
+        case .failed: kind = .paymentFailed
+        case .refunded: kind = .paymentRefunded
+        case nil:
+            throw UnprocessableEvent(event.status.map { "unknown payment status '\($0)'" } ?? "no payment status")
         }
-        guard let user = body.userId, MongoObjectID(user) != nil else {
-            throw Rejected(description: "no 24-hex userId")
+        guard let order = event.orderId, !order.isEmpty, order.utf8.count <= 200 else {
+            throw UnprocessableEvent("no orderId")
         }
-        let eventID = body.eventId.flatMap { id in
+        try self.init(kind, eventId: event.eventId, userId: event.userId, orderId: order, email: nil)
+        self.amount = event.amount.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
+    }
+
+    private init(_ kind: Kind, eventId: String?, userId: String?, orderId: String, email: String?) throws {
+        guard let userId, MongoObjectID(userId) != nil else { throw UnprocessableEvent("no 24-hex userId") }
+        self.kind = kind
+        self.eventId = eventId.flatMap { id in
             let trimmed = id.trimmingCharacters(in: .whitespaces)
             return trimmed.isEmpty || trimmed.utf8.count > 200 ? nil : trimmed
         }
-        let email = body.email.flatMap { $0.contains("@") ? $0.trimmingCharacters(in: .whitespaces) : nil }
-        let kind: Kind
-        switch topic {
-        case "user-created": kind = .userCreated
-        case "user-deleted": kind = .userDeleted
-        case "payment-events":
-            // The status decides; `type` only when the status is missing. `failure`/`Failure` are the original's.
-            switch body.status?.lowercased() {
-            case "success", "succeeded": kind = .paymentSucceeded
-            case "failed", "failure": kind = .paymentFailed
-            case "refunded": kind = .paymentRefunded
-            case nil:
-                guard let type = body.type, let known = Kind(rawValue: type), type.hasPrefix("payment.") else {
-                    throw Rejected(description: "no payment status")
-                }
-                kind = known
-            case let other?:
-                throw Rejected(description: "unknown payment status '\(other)'")
-            }
-            guard let order = body.orderId, !order.isEmpty, order.utf8.count <= 200 else {
-                throw Rejected(description: "no orderId")
-            }
-            return NotificationEvent(
-                kind: kind,
-                eventId: eventID,
-                userId: user.lowercased(),
-                orderId: order,
-                email: email,
-                amount: body.amount.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
-            )
-        default:
-            throw Rejected(description: "unexpected topic \(topic)")
-        }
-        return NotificationEvent(
-            kind: kind,
-            eventId: eventID,
-            userId: user.lowercased(),
-            orderId: "",
-            email: email,
-            amount: nil
-        )
+        self.userId = userId.lowercased()
+        self.orderId = orderId
+        self.email = email.flatMap { $0.contains("@") ? $0.trimmingCharacters(in: .whitespaces) : nil }
+        self.amount = nil
     }
 
     /// What the notification says.

@@ -3,6 +3,7 @@ import KafkaBus
 import Logging
 import MongoStore
 import ServiceKit
+import StorefrontContracts
 
 /// Turns `user-created`, `user-deleted` and `payment-events` into stored `PENDING` notifications, one per event and
 /// user (contract §4 "notification generic handler", with §9.26 and §9.35 fixed).
@@ -11,11 +12,9 @@ import ServiceKit
 /// new (and, since delivery is driven by the stored status, sends nothing twice). Events without an `eventId` (older
 /// producers) get one derived from their position, `kafka:<topic>:<partition>:<offset>`, which a redelivery repeats.
 /// Nothing is sent here: ``NotificationDelivery`` sends and retries, so the consumer never blocks on a mail relay or
-/// the user service. A payload that cannot be understood is logged and skipped; only transient store failures are
-/// thrown (the message is then retried in place).
+/// the user service. A payload that cannot become a notification is logged and skipped (`NotificationEvent` throws
+/// `UnprocessableEvent`); transient store failures are retried in place.
 struct NotificationEventsConsumer: Sendable {
-    static let topics = ["user-created", "user-deleted", "payment-events"]
-
     /// The consumer group ids.
     struct Groups: Sendable {
         var userCreated: String
@@ -34,34 +33,51 @@ struct NotificationEventsConsumer: Sendable {
     /// - Throws: `KafkaBusError` `.configuration`.
     func makeConsumers(runtime: ServiceRuntime, groups: Groups) throws -> [KafkaBusConsumer] {
         [
-            try runtime.makeConsumer(groupID: groups.userCreated, topics: ["user-created"]) { message, logger in
-                try await self.handle(message, logger: logger)
-            },
-            try runtime.makeConsumer(groupID: groups.userDeleted, topics: ["user-deleted"]) { message, logger in
-                try await self.handle(message, logger: logger)
-            },
-            try runtime.makeConsumer(groupID: groups.payment, topics: ["payment-events"]) { message, logger in
-                try await self.handle(message, logger: logger)
-            },
+            try runtime.makeConsumer(groupID: groups.userCreated, handler: self.userCreated),
+            try runtime.makeConsumer(groupID: groups.userDeleted, handler: self.userDeleted),
+            try runtime.makeConsumer(groupID: groups.payment, handler: self.payments),
         ]
     }
 
-    /// Stores the notification an event asks for, unless it is already stored.
+    var userCreated: EventHandler<UserCreatedEvent> {
+        EventHandler(Topics.userCreated) { event, context in try await self.store(try NotificationEvent(event), context) }
+    }
+
+    var userDeleted: EventHandler<UserDeletedEvent> {
+        EventHandler(Topics.userDeleted) { event, context in try await self.store(try NotificationEvent(event), context) }
+    }
+
+    var payments: EventHandler<PaymentEvent> {
+        EventHandler(Topics.paymentEvents) { event, context in try await self.store(try NotificationEvent(event), context) }
+    }
+
+    /// Handles one message of any of the three topics exactly as its consumer does, and tells which notification it
+    /// stored: for tests.
     /// - Returns: the stored notification's key, or `nil` when the event was skipped.
     /// - Throws: only transient store errors.
     @discardableResult
     func handle(_ message: KafkaBusMessage, logger: Logger) async throws -> String? {
-        let event: NotificationEvent
+        let event: NotificationEvent?
+        switch message.topic {
+        case Topics.userCreated.name: event = self.userCreated.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
+        case Topics.userDeleted.name: event = self.userDeleted.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
+        case Topics.paymentEvents.name: event = self.payments.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
+        default: event = nil
+        }
+        guard let event else { return nil }
         do {
-            event = try NotificationEvent.decode(topic: message.topic, payload: message.value)
-        } catch {
-            logger.warning(
-                "skipping an event that cannot become a notification",
-                metadata: ["reason": "\(error)", "event.bytes": "\(message.value.count)"]
-            )
+            return try await self.store(event, EventContext(message, logger: logger))
+        } catch let error as MongoStoreError where !error.isRetriable && error.code != .shutdown {
             return nil
         }
-        let eventID = event.eventId ?? "kafka:\(message.topic):\(message.partition):\(message.offset)"
+    }
+
+    /// Stores the notification an event asks for, unless it is already stored.
+    /// - Returns: the stored notification's key.
+    /// - Throws: store errors (the consumer retries transient ones).
+    @discardableResult
+    private func store(_ event: NotificationEvent, _ context: EventContext) async throws -> String {
+        let eventID = event.eventId ?? context.positionID
         let record = NotificationRecord(
             id: NotificationRecord.key(eventID: eventID, userID: event.userId),
             eventId: eventID,
@@ -75,18 +91,16 @@ struct NotificationEventsConsumer: Sendable {
             createdAt: Date().epochMilliseconds,
             nextAttemptAt: Date().epochMilliseconds
         )
-        do {
-            if try await self.repository.insertIfAbsent(record) {
-                logger.info(
-                    "notification stored",
-                    metadata: ["notification.id": "\(record.id)", "notification.type": "\(record.type)"]
-                )
-            } else {
-                logger.info("event already handled: nothing new stored", metadata: ["notification.id": "\(record.id)"])
-            }
-        } catch let error as MongoStoreError where !error.isRetriable && error.code != .shutdown {
-            logger.error("skipping an event the store refused", metadata: ["error": "\(error)"])
-            return nil
+        if try await self.repository.insertIfAbsent(record) {
+            context.logger.info(
+                "notification stored",
+                metadata: ["notification.id": "\(record.id)", "notification.type": "\(record.type)"]
+            )
+        } else {
+            context.logger.info(
+                "event already handled: nothing new stored",
+                metadata: ["notification.id": "\(record.id)"]
+            )
         }
         return record.id
     }

@@ -6,6 +6,7 @@ import MongoStore
 import NIOCore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 
 /// The order routes (all protected).
 ///
@@ -162,10 +163,10 @@ struct OrderController: Sendable {
         context: ServiceRequestContext,
         orderChosen: (String) async throws -> Void = { _ in }
     ) async throws -> Placed {
-        guard try await self.peers.userExists(userID) else {
+        guard try await self.peers.users.exists(userID) else {
             throw APIError(.notFound, code: "user_not_found", message: "user not found")
         }
-        let cart = try await self.peers.cart(userID)
+        let cart = try await self.peers.carts.lines(of: userID)
         guard !cart.isEmpty else {
             throw APIError(.badRequest, code: "cart_empty", message: "Cart is empty or not found")
         }
@@ -178,7 +179,7 @@ struct OrderController: Sendable {
         }
         let peers = self.peers
         let prices = try await withThrowingTaskGroup(of: (String, Double?).self) { group in
-            for productID in order { group.addTask { (productID, try await peers.price(productID)) } }
+            for productID in order { group.addTask { (productID, try await peers.products.price(productID)) } }
             return try await group.reduce(into: [String: Double]()) { $0[$1.0] = $1.1 }
         }
         var lines: [OrderLine] = []
@@ -202,7 +203,7 @@ struct OrderController: Sendable {
         var logger = context.logger
         logger[metadataKey: "order.id"] = "\(orderID.hex)"
         let reservationID: String
-        switch try await self.peers.reserve(
+        switch try await self.peers.inventory.reserve(
             orderID: orderID.hex,
             items: lines.map { .init(productId: $0.productId, quantity: $0.quantity) }
         ) {

@@ -4,6 +4,7 @@ import Logging
 import MongoStore
 import ServiceKit
 import ServiceLifecycle
+import StorefrontContracts
 
 /// Applies `payment-events` and `inventory-events` to orders. Every change is a guarded transition, so redelivery,
 /// replay from the earliest offset and late events all end in the same state; malformed events are logged and
@@ -23,9 +24,6 @@ import ServiceLifecycle
 /// A peer that cannot be reached makes the handler throw, so the message is retried in place until the refund or
 /// withdrawal is done; a peer that refuses is logged for an operator (retrying would not change its answer).
 struct OrderEvents: Sendable {
-    static let paymentTopic = "payment-events"
-    static let inventoryTopic = "inventory-events"
-
     struct Groups: Sendable {
         var payment: String
         var inventory: String
@@ -40,41 +38,28 @@ struct OrderEvents: Sendable {
 
     func makeConsumers(runtime: ServiceRuntime, groups: Groups) throws -> [KafkaBusConsumer] {
         [
-            try runtime.makeConsumer(groupID: groups.payment, topics: [Self.paymentTopic]) { message, logger in
-                try await Self.transient(logger) { try await self.handlePayment(message.value, logger: logger) }
-            },
-            try runtime.makeConsumer(groupID: groups.inventory, topics: [Self.inventoryTopic]) { message, logger in
-                try await Self.transient(logger) { try await self.handleInventory(message.value, logger: logger) }
-            },
+            try runtime.makeConsumer(groupID: groups.payment, handler: self.payments),
+            try runtime.makeConsumer(groupID: groups.inventory, handler: self.inventory),
         ]
     }
 
-    struct PaymentEvent: Decodable {
-        var orderId: String?
-        var status: String?
-        var eventId: String?
-        /// `refunded` only; absent from older producers, whose refunds were always full.
-        var fullyRefunded: Bool?
+    var payments: EventHandler<PaymentEvent> {
+        EventHandler(Topics.paymentEvents) { event, context in try await self.handlePayment(event, context.logger) }
     }
 
-    struct InventoryEvent: Decodable {
-        var type: String?
-        var orderId: String?
-        var reason: String?
+    var inventory: EventHandler<InventoryEvent> {
+        EventHandler(Topics.inventoryEvents) { event, context in try await self.handleInventory(event, context.logger) }
     }
 
-    func handlePayment(_ bytes: [UInt8], logger: Logger) async throws {
-        guard let event = try? JSONDecoder().decode(PaymentEvent.self, from: Data(bytes)),
-            let orderID = event.orderId, let id = MongoObjectID(orderID), let status = event.status
-        else {
-            logger.warning("skipping a payment event without a valid orderId and status")
-            return
+    private func handlePayment(_ event: PaymentEvent, _ logger: Logger) async throws {
+        guard let orderID = event.orderId, let id = MongoObjectID(orderID), let outcome = event.outcome else {
+            throw UnprocessableEvent("a payment event without a valid orderId and status")
         }
         var logger = logger
         logger[metadataKey: "order.id"] = "\(orderID)"
         logger[metadataKey: "event.id"] = "\(event.eventId ?? "-")"
-        switch status.lowercased() {
-        case "success":
+        switch outcome {
+        case .succeeded:
             if let order = try await self.repository.transition(id, from: [.pending], to: .confirmed) {
                 logger.info("order confirmed")
                 await self.peers.clearCart(order.userId)
@@ -95,12 +80,12 @@ struct OrderEvents: Sendable {
                     )
                 }
             }
-        case "failed", "failure":
+        case .failed:
             if try await self.repository.transition(id, from: [.pending], to: .failed, reason: "payment failed") != nil
             {
                 logger.info("order failed: payment failed")
             }
-        case "refunded":
+        case .refunded:
             guard event.fullyRefunded != false else {
                 logger.info("partial refund: the order is unchanged")
                 return
@@ -115,18 +100,13 @@ struct OrderEvents: Sendable {
                     try await self.peers.withdrawReservation(order.reservationId)
                 }
             }
-        default:
-            logger.warning("skipping a payment event with an unknown status", metadata: ["status": "\(status)"])
         }
     }
 
-    func handleInventory(_ bytes: [UInt8], logger: Logger) async throws {
-        guard let event = try? JSONDecoder().decode(InventoryEvent.self, from: Data(bytes)),
-            event.type == "reservation-lost"
-        else { return }
+    private func handleInventory(_ event: InventoryEvent, _ logger: Logger) async throws {
+        guard event.kind == .reservationLost else { return }
         guard let orderID = event.orderId, let id = MongoObjectID(orderID) else {
-            logger.warning("skipping a reservation-lost event without a valid orderId")
-            return
+            throw UnprocessableEvent("a reservation-lost event without a valid orderId")
         }
         var logger = logger
         logger[metadataKey: "order.id"] = "\(orderID)"
@@ -157,46 +137,22 @@ struct OrderEvents: Sendable {
             logger.error("\(what): refused; needs an operator", metadata: ["error": "\(error)"])
         }
     }
-
-    /// Runs `body`; rethrows only errors worth retrying, logs and swallows the rest.
-    private static func transient(_ logger: Logger, _ body: () async throws -> Void) async throws {
-        do {
-            try await body()
-        } catch let error as MongoStoreError where !error.isRetriable && error.code != .shutdown {
-            logger.error("skipping an event the store refused", metadata: ["error": "\(error)"])
-        }
-    }
 }
 
-/// Nothing stays `pending` forever: every `interval`, each order pending for longer than `timeout` is settled by
-/// asking the payment service (`GET /payments?orderId=`): a successful payment confirms it (and clears the cart);
-/// none, or only failed ones, fails it and releases its reservation. When the payment service cannot be asked, the
-/// order waits for the next pass. Stops on graceful shutdown.
-struct PendingOrderSweeper: Service {
+/// Nothing stays `pending` forever: each pass (run by a `PeriodicWorker` every `ORDER_SWEEP_INTERVAL_MS`) settles
+/// every order pending for longer than `timeout` by asking the payment service (`GET /payments?orderId=`): a
+/// successful payment confirms it (and clears the cart); none, or only failed ones, fails it and releases its
+/// reservation. When the payment service cannot be asked, the order waits for the next pass.
+struct PendingOrderSweeper: Sendable {
     let repository: OrderRepository
     let peers: Peers
     let timeout: Duration
-    let interval: Duration
     let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    try await self.sweep()
-                } catch {
-                    self.logger.warning("pending-order sweep failed; retrying", metadata: ["error": "\(error)"])
-                }
-                try await Task.sleep(for: self.interval)
-            }
-        }
-    }
 
     /// One pass. Returns how many orders it settled.
     @discardableResult
     func sweep() async throws -> Int {
-        let timeoutMillis =
-            self.timeout.components.seconds * 1000 + self.timeout.components.attoseconds / 1_000_000_000_000_000
+        let timeoutMillis = Int64(self.timeout / .milliseconds(1))
         var settled = 0
         for order in try await self.repository.pending(createdBefore: Date().epochMilliseconds - timeoutMillis) {
             let paid: Bool

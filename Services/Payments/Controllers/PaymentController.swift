@@ -4,6 +4,7 @@ import Hummingbird
 import MongoStore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 
 /// The payment service's routes, all behind a bearer token:
 /// - `POST /payments` (the order's owner, an admin or a service): charge an order once;
@@ -11,7 +12,7 @@ import ServiceKit
 /// - `GET /payments/{id}`, `GET /payments?orderId=` (owner, admin or service).
 struct PaymentController: Sendable {
     let repository: PaymentRepository
-    let orders: OrderLookup
+    let orders: OrderClient
     let processor: SimulatedProcessor
 
     func addRoutes(to router: ServiceRouter<ServiceRequestContext>) {

@@ -1,6 +1,7 @@
 import Foundation
 import MongoStore
 import ServiceKit
+import StorefrontContracts
 
 /// Where payments live (`payments`), with the transactional outbox: every state a client or consumer must hear about
 /// (charged, failed, refunded) is written together with its `payment-events` record, and the relay is notified after
@@ -134,14 +135,7 @@ struct PaymentRepository: Sendable {
                 let matched = try transaction.collection(Self.collectionName, as: Payment.self)
                     .updateOne(["_id": .objectID(claim.id), "status": "processing"], update).matchedCount
                 guard matched == 1 else { throw ClaimLost() }
-                try Outbox.append(
-                    event,
-                    id: event.eventId,
-                    topic: PaymentTopic.events,
-                    key: claim.orderId,
-                    requestID: requestID,
-                    in: transaction
-                )
+                try Outbox.append(event, to: Topics.paymentEvents, requestID: requestID, in: transaction)
             }
         } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {
             // The dev store does not isolate concurrent transactions (dev-store-gaps.md, gap 13): a failed commit may
@@ -206,14 +200,7 @@ struct PaymentRepository: Sendable {
                     let matched = try transaction.collection(Self.collectionName, as: Payment.self)
                         .updateOne(filter, update).matchedCount
                     guard matched == 1 else { return false }
-                    try Outbox.append(
-                        event,
-                        id: event.eventId,
-                        topic: PaymentTopic.events,
-                        key: payment.orderId,
-                        requestID: requestID,
-                        in: transaction
-                    )
+                    try Outbox.append(event, to: Topics.paymentEvents, requestID: requestID, in: transaction)
                     return true
                 }
             } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {

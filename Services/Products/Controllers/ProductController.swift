@@ -4,6 +4,7 @@ import Logging
 import MongoStore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 
 /// The product service's routes, all on `router.protected` (a bearer token is required): `GET /get`,
 /// `GET /get/{id}` for any caller; `POST /create`, `PUT|PATCH /update/{id}`, `DELETE /delete/{id}` for admins only.
@@ -214,7 +215,7 @@ struct ProductController<Repository: ProductRepository>: Sendable {
         if inventory == nil {
             self.logger.warning("product without an inventory record", metadata: ["product.id": "\(id.hex)"])
         }
-        return DetailResponse(product: ProductResponse(product), inventory: inventory)
+        return DetailResponse(product: ProductResponse(product), inventory: inventory.map(JSONValue.object))
     }
 
     /// `PUT|PATCH /update/{id}` with any of `name`, `description`, `category`, `price` (validated as on create; other

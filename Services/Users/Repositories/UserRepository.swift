@@ -2,6 +2,7 @@ import Foundation
 import MongoStore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 
 /// The fields an update may change, already validated (and the password already hashed).
 struct UserChanges: Sendable, Equatable {
@@ -53,14 +54,7 @@ struct MongoUserRepository: UserRepository {
         let event = UserCreatedEvent(email: user.email, userId: user.id.hex)
         try await self.store.withTransaction { transaction in
             try transaction.collection(Self.collectionName, as: User.self).insert(user)
-            try Outbox.append(
-                event,
-                id: event.eventId,
-                topic: UserTopic.created,
-                key: user.id.hex,
-                requestID: requestID,
-                in: transaction
-            )
+            try Outbox.append(event, to: Topics.userCreated, requestID: requestID, in: transaction)
         }
         self.relay.notify()
     }
@@ -101,14 +95,7 @@ struct MongoUserRepository: UserRepository {
         let deleted = try await self.store.withTransaction { transaction in
             guard try transaction.collection(Self.collectionName, as: User.self).deleteOne(["_id": .objectID(id)]) == 1
             else { return false }
-            try Outbox.append(
-                event,
-                id: event.eventId,
-                topic: UserTopic.deleted,
-                key: id.hex,
-                requestID: requestID,
-                in: transaction
-            )
+            try Outbox.append(event, to: Topics.userDeleted, requestID: requestID, in: transaction)
             return true
         }
         if deleted { self.relay.notify() }

@@ -50,7 +50,6 @@ final class MongocClientPool: @unchecked Sendable {
 
     private static func setDefault(_ uri: OpaquePointer, _ option: String, _ value: Duration) {
         guard !mongoc_uri_has_option(uri, option) else { return }
-        let milliseconds = value.components.seconds * 1000 + value.components.attoseconds / 1_000_000_000_000_000
-        mongoc_uri_set_option_as_int32(uri, option, Int32(clamping: milliseconds))
+        mongoc_uri_set_option_as_int32(uri, option, Int32(clamping: Int64(value / .milliseconds(1))))
     }
 }

@@ -22,6 +22,9 @@ package struct OutboxRecord: Codable, Sendable, Equatable {
     package var sequence: Int64
     /// The request id of the work that wrote it, sent as the `x-request-id` header.
     package var requestId: String?
+    /// The event's ``StorefrontEvent/schemaVersion``, sent as the `event-version` header (absent in records written
+    /// before it existed).
+    package var version: Int?
 
     package init(
         id: String,
@@ -30,7 +33,8 @@ package struct OutboxRecord: Codable, Sendable, Equatable {
         payload: String,
         createdAt: Int64,
         sequence: Int64,
-        requestId: String?
+        requestId: String?,
+        version: Int? = nil
     ) {
         self._id = id
         self.topic = topic
@@ -39,6 +43,7 @@ package struct OutboxRecord: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.sequence = sequence
         self.requestId = requestId
+        self.version = version
     }
 }
 
@@ -52,8 +57,7 @@ package struct OutboxRecord: Codable, Sendable, Equatable {
 /// let requestID = CurrentRequest.id                 // task-locals are not visible inside the transaction body
 /// try await store.withTransaction { transaction in
 ///     try transaction.collection("users", as: User.self).insert(user)
-///     try Outbox.append(event, id: event.eventId, topic: "user-created", key: user.id.hex,
-///                       requestID: requestID, in: transaction)
+///     try Outbox.append(event, to: Topics.userCreated, requestID: requestID, in: transaction)
 /// }
 /// relay.notify()
 /// ```
@@ -72,41 +76,49 @@ package enum Outbox {
         ])
     }
 
-    /// Writes `event` to the outbox inside `transaction`; it is published once the transaction commits.
+    /// Writes `event` to the outbox inside `transaction`; it is published to `topic` once the transaction commits,
+    /// keyed by its ``StorefrontEvent/key``, with its `eventId` as the record's id.
     ///
     /// Synchronous, for use inside a `MongoStore.withTransaction` body (which runs on the store's thread pool).
     /// Call ``OutboxRelay/notify()`` after the transaction committed, so the event goes out at once rather than at
     /// the next poll.
     /// - Parameters:
     ///   - event: The payload, JSON-encoded with ``StorefrontJSON/encoder()``.
-    ///   - id: The event id (a UUID string; the one in the payload's `eventId`). The record's `_id`.
-    ///   - topic: The Kafka topic.
-    ///   - key: The message key (the entity id).
+    ///   - topic: Where it is published.
     ///   - requestID: The `x-request-id` header. Capture ``CurrentRequest/id`` **before** the transaction: the body
     ///     runs on a store thread where task-locals are not bound.
     ///   - transaction: The transaction the change is written in.
     /// - Returns: The record written.
     /// - Throws: An encoding error, or `MongoStoreError` (which aborts the transaction when rethrown from the body).
     @discardableResult
-    package static func append(
-        _ event: some Encodable,
-        id: String,
-        topic: String,
-        key: String,
+    package static func append<Event: StorefrontEvent>(
+        _ event: Event,
+        to topic: EventTopic<Event>,
         requestID: String?,
         in transaction: MongoTransaction
     ) throws -> OutboxRecord {
-        let payload = String(decoding: try StorefrontJSON.encoder().encode(event), as: UTF8.self)
-        let record = OutboxRecord(
-            id: id,
-            topic: topic,
-            key: key,
-            payload: payload,
-            createdAt: Date().epochMilliseconds,
-            sequence: self.counter.add(1, ordering: .relaxed).newValue,
-            requestId: requestID
-        )
+        let record = try self.record(event, to: topic, requestID: requestID)
         try transaction.collection(self.collectionName, as: OutboxRecord.self).insert(record)
         return record
+    }
+
+    /// The outbox record of `event`, for a writer that inserts it itself (outside a transaction, where the record's
+    /// id makes a repeated insert a duplicate-key error rather than a second event).
+    /// - Throws: An encoding error.
+    package static func record<Event: StorefrontEvent>(
+        _ event: Event,
+        to topic: EventTopic<Event>,
+        requestID: String?
+    ) throws -> OutboxRecord {
+        OutboxRecord(
+            id: event.eventId ?? UUID().uuidString.lowercased(),
+            topic: topic.name,
+            key: event.key,
+            payload: String(decoding: try StorefrontJSON.encoder().encode(event), as: UTF8.self),
+            createdAt: Date().epochMilliseconds,
+            sequence: self.counter.add(1, ordering: .relaxed).newValue,
+            requestId: requestID,
+            version: Event.schemaVersion
+        )
     }
 }

@@ -136,8 +136,7 @@ package final class OutboxRelay: Service, Sendable {
         for record in batch {
             // Graceful shutdown: finish the send in progress, start no other.
             if self.isStopped { return .drained }
-            var headers = ["content-type": "application/json"]
-            if let requestID = record.requestId { headers[CurrentRequest.eventHeader] = requestID }
+            let headers = EventHeaders.make(version: record.version, requestID: record.requestId)
             do {
                 try await self.producer.send(
                     KafkaBusMessage(

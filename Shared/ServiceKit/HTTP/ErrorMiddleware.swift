@@ -15,7 +15,9 @@ import ServiceAuth
 /// | no route for the path | 404 `not_found` (405 `method_not_allowed` is answered by ``ServiceRouter``) |
 /// | Hummingbird's `HTTPError` (bad JSON body, body too large, ...) | its status, code from the status |
 /// | `MongoStoreError` duplicate key | 409 `conflict` |
-/// | `MongoStoreError` / `KafkaBusError` / ``ServiceClientError`` that may pass | 503 `unavailable` |
+/// | `MongoStoreError` / `KafkaBusError` that may pass | 503 `unavailable` |
+/// | ``ServiceClientError`` `.unavailable` (a peer down, slow or answering 5xx) | 503 `dependency_unavailable` |
+/// | ``ServiceClientError`` `.invalidResponse` (a peer answering outside its contract) | 502 `dependency_failed` |
 /// | anything else | 500 `internal`, logged with detail at error level |
 package struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     package init() {}
@@ -66,8 +68,14 @@ package struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as KafkaBusError
         where error.isRetriable || error.code == .unavailable || error.code == .shutdown:
             return .unavailable("the message broker is unavailable; try again later")
-        case let error as ServiceClientError where error.code != .invalidResponse:
+        case let error as ServiceClientError where error.code == .unavailable:
             return .unavailable("\(error.peer) is unavailable; try again later", code: "dependency_unavailable")
+        case let error as ServiceClientError:
+            return APIError(
+                .badGateway,
+                code: "dependency_failed",
+                message: "\(error.peer.executableName) answered outside its contract"
+            )
         default:
             return .internal
         }

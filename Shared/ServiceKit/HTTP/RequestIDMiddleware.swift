@@ -42,8 +42,7 @@ package struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
                 "http.method": "\(request.method)",
                 "http.path": "\(request.uri.path)",
                 "http.status": "\(response.status.code)",
-                "http.duration_ms":
-                    "\(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)",
+                "http.duration_ms": "\(Int64(elapsed / .milliseconds(1)))",
             ]
         )
         return response

@@ -79,12 +79,7 @@ package struct ServiceClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(try StorefrontJSON.encoder().encode(body))
         }
-        let deadline =
-            NIODeadline.now()
-            + .nanoseconds(
-                Int64(self.timeout.components.seconds) * 1_000_000_000
-                    + self.timeout.components.attoseconds / 1_000_000_000
-            )
+        let deadline = NIODeadline.now() + .nanoseconds(Int64(self.timeout / .nanoseconds(1)))
         do {
             let response = try await self.httpClient.execute(request, deadline: deadline)
             let bytes = try await response.body.collect(upTo: self.maxResponseBytes)

@@ -1,0 +1,22 @@
+package import ServiceKit
+
+/// Every Kafka topic of the platform, with the event type it carries and its partition count: the one place a topic
+/// is named. Producers, consumers, the dev broker, `compose/` and the tests all take their topics from here.
+///
+/// The names are the original system's (its clients and consumer groups depend on them); `KAFKA_TOPIC_PREFIX` is
+/// added by the Kafka client, never here.
+package enum Topics {
+    /// An account was created (user service → cart, notification).
+    package static let userCreated = EventTopic<UserCreatedEvent>("user-created", partitions: 3)
+    /// An account was deleted (user service → cart, notification).
+    package static let userDeleted = EventTopic<UserDeletedEvent>("user-deleted", partitions: 3)
+    /// A charge succeeded or failed, or a refund was made (payment service → inventory, order, notification).
+    package static let paymentEvents = EventTopic<PaymentEvent>("payment-events", partitions: 3)
+    /// Stock news the order service must act on: `reservation-lost` (inventory service → order).
+    package static let inventoryEvents = EventTopic<InventoryEvent>("inventory-events", partitions: 3)
+
+    /// Every topic, in the order above: what the dev broker and `compose/` create.
+    package static let all: [TopicDescription] = [
+        userCreated.description, userDeleted.description, paymentEvents.description, inventoryEvents.description,
+    ]
+}
