@@ -234,7 +234,10 @@ let package = Package(
             path: "Tests/ServiceKitTests"
         ),
         serviceTests("UserServiceTests", testing: ["UserService"]),
-        serviceTests("CartServiceTests", testing: ["CartService", "UserService"]),
+        serviceTests(
+            "CartServiceTests",
+            testing: ["CartService", "UserService", "ProductService", "InventoryService"]
+        ),
         serviceTests("ProductServiceTests", testing: ["ProductService", "InventoryService"]),
         serviceTests("InventoryServiceTests", testing: ["InventoryService"]),
         serviceTests(

@@ -12,10 +12,10 @@ import StorefrontContracts
 /// - Throws: `KafkaBusError` `.configuration` when the consumers cannot be created.
 func buildApplication(
     _ runtime: ServiceRuntime,
-    consumerGroups: UserEventsConsumer<MongoCartRepository>.Groups = .original
+    consumerGroups: UserEventsConsumer.Groups = .original
 ) async throws -> some ApplicationProtocol {
     let router = runtime.makeRouter()
-    let repository = MongoCartRepository(store: runtime.store)
+    let repository = CartRepository(store: runtime.store)
     CartController(
         repository: repository,
         products: ProductClient(runtime.client),

@@ -2,21 +2,6 @@ import Hummingbird
 import KafkaBus
 import ServiceKit
 
-/// The inventory service's own settings.
-struct InventorySettings: Sendable {
-    /// `reservation.ttl.seconds` (`RESERVATION_TTL_SECONDS`), default 900.
-    var ttl: Duration = .seconds(900)
-    /// `reservation.sweep.interval.ms` (`RESERVATION_SWEEP_INTERVAL_MS`), default 5000.
-    var sweepInterval: Duration = .seconds(5)
-
-    init(runtime: ServiceRuntime) throws {
-        if let value = try runtime.positiveSetting("reservation.ttl.seconds") { self.ttl = .seconds(value) }
-        if let value = try runtime.positiveSetting("reservation.sweep.interval.ms") {
-            self.sweepInterval = .milliseconds(value)
-        }
-    }
-}
-
 /// Wires the inventory service: routes, the `payment-events` consumer, the outbox relay (`inventory-events`), the
 /// expiry sweeper and the store's indexes.
 /// - Parameter consumerGroup: the original's group id by default; tests pass a unique one.

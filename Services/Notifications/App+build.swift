@@ -39,36 +39,3 @@ func buildApplication(
         try await repository.prepare()
     }
 }
-
-/// The sender the configuration asks for: ``SMTPSender`` when `SMTP_HOST` is set and not empty, ``LogSender``
-/// otherwise.
-///
-/// The SMTP keys (`SMTP_HOST`, `SMTP_PORT`, `SMTP_FROM`, `SMTP_USERNAME`, `SMTP_PASSWORD`, `SMTP_TLS`,
-/// `SMTP_CA_FILE`, `SMTP_TIMEOUT_MS`) are described on ``SMTPConfiguration``; the password is read as a secret.
-/// - Throws: ``ConfigurationError`` when `SMTP_HOST` is set and another SMTP key is missing (`SMTP_FROM`), malformed
-///   or unusable (an unreadable `SMTP_CA_FILE`): the service refuses to start rather than fail every delivery.
-func makeSender(_ runtime: ServiceRuntime) throws -> any NotificationSender {
-    guard let configuration = try SMTPConfiguration(setting: { runtime.setting($0, isSecret: $1) }) else {
-        return LogSender(logger: runtime.logger)
-    }
-    return try SMTPSender(configuration: configuration, logger: runtime.logger)
-}
-
-/// The delivery policy from `NOTIFICATION_MAX_ATTEMPTS`, `NOTIFICATION_RETRY_BASE_MS`,
-/// `NOTIFICATION_POLL_INTERVAL_MS` and `NOTIFICATION_LEASE_MS` (see ``DeliveryPolicy``).
-/// - Throws: ``ConfigurationError`` when a value is not a positive integer.
-func deliveryPolicy(_ runtime: ServiceRuntime) throws -> DeliveryPolicy {
-    func positive(_ key: String) throws -> Int64? {
-        guard let value = try runtime.positiveSetting(key) else { return nil }
-        guard value <= 86_400_000 else {
-            throw ConfigurationError(key: key, value: String(value), expected: "a positive integer up to 86400000")
-        }
-        return Int64(value)
-    }
-    var policy = DeliveryPolicy()
-    if let value = try positive("notification.max.attempts") { policy.maxAttempts = Int(min(value, 1000)) }
-    if let value = try positive("notification.retry.base.ms") { policy.retryBase = value }
-    if let value = try positive("notification.poll.interval.ms") { policy.pollInterval = value }
-    if let value = try positive("notification.lease.ms") { policy.lease = value }
-    return policy
-}

@@ -7,7 +7,7 @@ import StorefrontContracts
 ///   through it). The product service neither produces nor consumes Kafka events.
 func buildApplication(_ runtime: ServiceRuntime) async throws -> some ApplicationProtocol {
     let router = runtime.makeRouter()
-    let repository = MongoProductRepository(store: runtime.store)
+    let repository = ProductRepository(store: runtime.store)
     let inventory = InventoryClient(runtime.client)
     ProductController(repository: repository, inventory: inventory, logger: runtime.logger)
         .addRoutes(to: router.protected)

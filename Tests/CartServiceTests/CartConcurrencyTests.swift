@@ -39,10 +39,10 @@ struct CartConcurrencyTests {
 
     @Test("20 concurrent adds of 1 end at exactly +20, for a new cart and for an existing one")
     func noLostUpdates() async throws {
-        try await CartTests.withCatalog { stub, port in
-            let (runtime, app) = try await CartTests.makeApp(overrides: CartTests.peers(port))
-            let (user, product) = (CartTests.newID(), CartTests.newID())
-            stub.set(product, stock: 1000)
+        try await CartTests.withCatalog { catalog in
+            let (runtime, app) = try await CartTests.makeApp(overrides: catalog.peers)
+            let user = CartTests.newID()
+            let product = try await catalog.product(stock: 1000)
             let auth = try await CartTests.auth(runtime, user)
             try await app.test(.router) { client in
                 // No cart yet: the first adds race to create it.
@@ -75,10 +75,10 @@ struct CartConcurrencyTests {
 
     @Test("concurrent adds beyond the stock stop exactly at the stock: 10 available, 15 adds → 10 succeed, 5 get 409")
     func stockCapUnderConcurrency() async throws {
-        try await CartTests.withCatalog { stub, port in
-            let (runtime, app) = try await CartTests.makeApp(overrides: CartTests.peers(port))
-            let (user, product) = (CartTests.newID(), CartTests.newID())
-            stub.set(product, stock: 10)
+        try await CartTests.withCatalog { catalog in
+            let (runtime, app) = try await CartTests.makeApp(overrides: catalog.peers)
+            let user = CartTests.newID()
+            let product = try await catalog.product(stock: 10)
             let auth = try await CartTests.auth(runtime, user)
             try await app.test(.router) { client in
                 let statuses = try await Self.concurrentAdds(
@@ -100,7 +100,7 @@ struct CartConcurrencyTests {
     @Test("an add changes only its own cart, also when another cart already holds the same product")
     func addTouchesOnlyItsOwnCart() async throws {
         let runtime = try await TestRuntimes.make(.cart)
-        let repository = MongoCartRepository(store: runtime.store)
+        let repository = CartRepository(store: runtime.store)
         let (first, second, product) = (CartTests.newID(), CartTests.newID(), CartTests.newID())
         #expect(
             try await repository.add(userID: first, productID: product, quantity: 1, limit: 10) == .added(quantity: 1)
@@ -121,7 +121,7 @@ struct CartConcurrencyTests {
     @Test("the conditional update itself: the store admits an add only while the total stays within the limit")
     func repositoryCap() async throws {
         let runtime = try await TestRuntimes.make(.cart)
-        let repository = MongoCartRepository(store: runtime.store)
+        let repository = CartRepository(store: runtime.store)
         let (user, product) = (CartTests.newID(), CartTests.newID())
         let outcomes = try await withThrowingTaskGroup(of: CartAddOutcome.self) { group in
             for _ in 0..<12 {

@@ -10,17 +10,16 @@ import Testing
 
 @testable import CartService
 
-/// The HTTP routes against the real store, with the catalog stub as the product and inventory services.
+/// The HTTP routes against the real store, with the real product and inventory services as the catalog.
 @Suite(.timeLimit(.minutes(3)))
 struct CartRoutesTests {
     @Test("add, read, change and clear a cart; GET shows the current price and the stock")
     func happyPath() async throws {
-        try await CartTests.withCatalog { stub, port in
-            let (runtime, app) = try await CartTests.makeApp(overrides: CartTests.peers(port))
+        try await CartTests.withCatalog { catalog in
+            let (runtime, app) = try await CartTests.makeApp(overrides: catalog.peers)
             let user = CartTests.newID()
-            let (p1, p2) = (CartTests.newID(), CartTests.newID())
-            stub.set(p1, price: 19.99, stock: 10)
-            stub.set(p2, price: 5, stock: 3)
+            let p1 = try await catalog.product(price: 19.99, stock: 10)
+            let p2 = try await catalog.product(price: 5, stock: 3)
             let auth = try await CartTests.auth(runtime, user)
             try await app.test(.router) { client in
                 try await client.execute(
@@ -47,7 +46,7 @@ struct CartRoutesTests {
                 ) {
                     #expect($0.status == .ok)
                 }
-                stub.set(p1, price: 17.5, stock: 10)  // the price changes after the add: GET shows the current one
+                try await catalog.setPrice(p1, 17.5)  // the price changes after the add: GET shows the current one
                 try await client.execute(uri: "/user/\(user)", method: .get, headers: auth) { response in
                     #expect(response.status == .ok)
                     let lines = try CartTests.json(response)
@@ -127,8 +126,7 @@ struct CartRoutesTests {
                     #expect($0.status == .ok)
                 }
                 // A product deleted since it was added is left out of the GET.
-                let gone = CartTests.newID()
-                stub.set(gone, stock: 1)
+                let gone = try await catalog.product(stock: 1)
                 try await client.execute(
                     uri: "/addtocart",
                     method: .post,
@@ -137,7 +135,7 @@ struct CartRoutesTests {
                 ) {
                     #expect($0.status == .ok)
                 }
-                stub.remove(gone)
+                try await catalog.delete(gone)
                 try await client.execute(uri: "/user/\(user)", method: .get, headers: auth) { response in
                     guard case .array(let array) = try CartTests.json(response) else {
                         Issue.record("not an array")
@@ -172,10 +170,10 @@ struct CartRoutesTests {
 
     @Test("every route: 401 without a token, 403 for another user's cart, 404 when there is nothing")
     func authAndMissing() async throws {
-        try await CartTests.withCatalog { stub, port in
-            let (runtime, app) = try await CartTests.makeApp(overrides: CartTests.peers(port))
-            let (owner, other, product) = (CartTests.newID(), CartTests.newID(), CartTests.newID())
-            stub.set(product, stock: 5)
+        try await CartTests.withCatalog { catalog in
+            let (runtime, app) = try await CartTests.makeApp(overrides: catalog.peers)
+            let (owner, other) = (CartTests.newID(), CartTests.newID())
+            let product = try await catalog.product(stock: 5)
             let otherAuth = try await CartTests.auth(runtime, other)
             let ownerAuth = try await CartTests.auth(runtime, owner)
             let routes: [(String, HTTPRequest.Method, ByteBuffer?)] = [
@@ -235,8 +233,8 @@ struct CartRoutesTests {
                     #expect(CartTests.errorCode($0) == "product_not_found")
                 }
                 // A product the inventory service does not know has no stock.
-                let noStock = CartTests.newID()
-                stub.set(noStock, stock: nil)
+                let noStock = try await catalog.product(stock: 1)
+                try await catalog.forgetStock(noStock)
                 try await client.execute(
                     uri: "/addtocart",
                     method: .post,
@@ -253,10 +251,10 @@ struct CartRoutesTests {
 
     @Test("bad input is a 400 with a JSON error, before anything is called or written")
     func badInput() async throws {
-        try await CartTests.withCatalog { stub, port in
-            let (runtime, app) = try await CartTests.makeApp(overrides: CartTests.peers(port))
-            let (user, product) = (CartTests.newID(), CartTests.newID())
-            stub.set(product, stock: 5)
+        try await CartTests.withCatalog { catalog in
+            let (runtime, app) = try await CartTests.makeApp(overrides: catalog.peers)
+            let user = CartTests.newID()
+            let product = try await catalog.product(stock: 5)
             let auth = try await CartTests.auth(runtime, user)
             let admin = try await CartTests.auth(runtime, CartTests.newID(), role: .admin)
             let cases: [(String, HTTPRequest.Method, String?, String)] = [
@@ -309,13 +307,12 @@ struct CartRoutesTests {
 
     @Test("product or inventory unreachable: 503 dependency_unavailable and nothing written")
     func peersUnavailable() async throws {
-        try await CartTests.withCatalog { stub, port in
-            let product = CartTests.newID()
-            stub.set(product, stock: 5)
+        try await CartTests.withCatalog { catalog in
+            let product = try await catalog.product(stock: 5)
             let closed = try FreePort.find()
             let configurations = [
-                ["product.url": "http://127.0.0.1:\(closed)", "inventory.url": "http://127.0.0.1:\(port)/inventory"],
-                ["product.url": "http://127.0.0.1:\(port)/product", "inventory.url": "http://127.0.0.1:\(closed)"],
+                ["product.url": "http://127.0.0.1:\(closed)", "inventory.url": catalog.services.url(.inventory)],
+                ["product.url": catalog.services.url(.product), "inventory.url": "http://127.0.0.1:\(closed)"],
             ]
             for peers in configurations {
                 var overrides = peers

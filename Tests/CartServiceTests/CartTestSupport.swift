@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import KafkaBus
@@ -7,99 +8,92 @@ import MongoStore
 import NIOCore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 import Synchronization
 import TestSupport
 import Testing
 
 @testable import CartService
+@testable import InventoryService
+@testable import ProductService
 
-/// A stand-in for the product and inventory services, on one live port: the product service under `/product`
-/// (`GET /product/get/{id}`) and the inventory service under `/inventory` (`GET /inventory/get/{productId}`),
-/// answering the shapes of contract §2.2 and §2.3.
-///
-/// Why a stub: the product and inventory services do not exist yet, so there is no real counterpart to run. Only these
-/// HTTP peers are stubbed; the store and the broker in every test are the real dev store and dev broker.
-final class CatalogStub: Sendable {
-    private struct Product: Sendable {
-        var price: Double
-        var stock: Int?
+/// The real product and inventory services on live ports, for the cart's catalog look-ups, with the calls a test
+/// needs to shape the catalog (as the shop's admin would).
+struct Catalog: Sendable {
+    let services: LiveServices
+
+    /// The overrides that point a cart service at these product and inventory services.
+    var peers: [String: String] {
+        ["product.url": self.services.url(.product), "inventory.url": self.services.url(.inventory)]
     }
 
-    private let products = Mutex<[String: Product]>([:])
+    private var product: ServiceRuntime { self.services.runtime(.product) }
 
-    /// Adds or changes a product; `stock: nil` means the inventory service has no record of it (404).
-    func set(_ productID: String, price: Double = 19.99, stock: Int?) {
-        self.products.withLock { $0[productID] = Product(price: price, stock: stock) }
-    }
-
-    func remove(_ productID: String) {
-        _ = self.products.withLock { $0.removeValue(forKey: productID) }
-    }
-
-    private func lookup(_ productID: String) -> Product? {
-        self.products.withLock { $0[productID] }
-    }
-
-    private static func json(_ text: String) -> Response {
-        Response(
-            status: .ok,
-            headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(string: text))
+    private func send(
+        _ method: HTTPRequest.Method,
+        to peer: StorefrontService,
+        _ path: String,
+        body: JSONValue? = nil
+    ) async throws -> ServiceClient.Response {
+        let token = try await self.product.authority.accessToken(
+            for: Identity(userID: MongoObjectID().hex, email: "admin@example.com", role: .admin)
         )
+        return try await self.product.client.send(method, to: peer, path: path, body: body, authorization: .bearer(token))
     }
 
-    private static func inventoryJSON(_ productID: String, stock: Int, createdKey: String) -> String {
-        #"{"_id":"6650a1b2c3d4e5f6a7b8c9d0","productId":"\#(productID)","inventory":\#(stock),"updatedAt":"2025-01-02T03:04:05.123Z","\#(createdKey)":"2025-01-02T03:04:05.123Z"}"#
+    /// Creates a product with `stock` units for sale; returns its id once its stock record exists.
+    func product(price: Double = 19.99, stock: Int) async throws -> String {
+        let body: JSONValue = .object([
+            "name": .string("Widget"), "description": .string("A widget"), "category": .string("tools"),
+            "price": .number(price), "inventory": .integer(Int64(stock)),
+        ])
+        let response = try await self.send(.post, to: .product, "/create", body: body)
+        #expect(response.status.code == 201, "create: \(String(decoding: response.body, as: UTF8.self))")
+        let id = try #require(try response.decode(JSONValue.self, peer: .product)["_id"]?.stringValue)
+        #expect(try await eventually { try await InventoryClient(self.product.client).record(productID: id) != nil })
+        return id
     }
 
-    /// The router of the stub; errors are the original's plain-text ones.
-    func router() -> Router<BasicRequestContext> {
-        let router = Router()
-        router.get("/product/get/:id") { _, context -> Response in
-            let id = try context.parameters.require("id")
-            guard let product = self.lookup(id) else {
-                return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "product not found\n")))
-            }
-            guard let stock = product.stock else {
-                // The inventory service has no record: the product answers without an `inventory` member.
-                return Self.json(
-                    #"{"product":{"_id":"\#(id)","name":"Widget","description":"","category":"tools","price":\#(product.price)}}"#
-                )
-            }
-            let inventory = Self.inventoryJSON(id, stock: stock, createdKey: "createdAt")
-                .replacingOccurrences(of: #""createdAt":"2025-01-02T03:04:05.123Z""#, with: #""createdAt":"""#)
-            return Self.json(
-                #"{"product":{"_id":"\#(id)","name":"Widget","description":"A widget","category":"tools","price":\#(product.price),"createdAt":"0001-01-01T00:00:00Z","updatedAt":"0001-01-01T00:00:00Z"},"inventory":\#(inventory)}"#
-            )
-        }
-        router.get("/inventory/get/:id") { _, context -> Response in
-            let id = try context.parameters.require("id")
-            guard let stock = self.lookup(id)?.stock else {
-                return Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "inventory not found\n")))
-            }
-            return Self.json(Self.inventoryJSON(id, stock: stock, createdKey: "ccreatedAt"))
-        }
-        return router
+    /// Changes the product's price.
+    func setPrice(_ id: String, _ price: Double) async throws {
+        let response = try await self.send(.put, to: .product, "/update/\(id)", body: .object(["price": .number(price)]))
+        #expect(response.status.code == 200)
+    }
+
+    /// Deletes the product (and its stock record).
+    func delete(_ id: String) async throws {
+        let response = try await self.send(.delete, to: .product, "/delete/\(id)")
+        #expect((200..<300).contains(response.status.code))
+    }
+
+    /// Deletes only the product's stock record: the product exists, and the inventory service knows nothing of it.
+    func forgetStock(_ id: String) async throws {
+        let response = try await self.send(.delete, to: .inventory, "/delete/\(id)")
+        #expect((200..<300).contains(response.status.code))
     }
 }
 
-/// Builds cart applications against the real store and broker, with the catalog stub as the product and inventory
-/// services.
+/// Builds cart applications against the real store and broker, with the real product and inventory services.
 enum CartTests {
     /// A fresh 24-hex id.
     static func newID() -> String { MongoObjectID().hex }
 
-    /// Runs `body` with a live catalog stub.
-    static func withCatalog(_ body: @escaping @Sendable (CatalogStub, Int) async throws -> Void) async throws {
-        let stub = CatalogStub()
-        try await Application(router: stub.router()).test(.live) { peer in
-            try await body(stub, try #require(peer.port))
-        }
-    }
-
-    /// The overrides that point the cart service's peers at the stub on `port`.
-    static func peers(_ port: Int) -> [String: String] {
-        ["product.url": "http://127.0.0.1:\(port)/product", "inventory.url": "http://127.0.0.1:\(port)/inventory"]
+    /// Runs `body` with the real product and inventory services on live ports.
+    static func withCatalog(_ body: @escaping @Sendable (Catalog) async throws -> Void) async throws {
+        let services = [
+            LiveService(.inventory) { runtime in
+                let app = try await InventoryService.buildApplication(
+                    runtime,
+                    consumerGroup: TestEnvironment.uniqueName("cart-tests-inventory")
+                )
+                return { try await app.runService() }
+            },
+            LiveService(.product) { runtime in
+                let app = try await ProductService.buildApplication(runtime)
+                return { try await app.runService() }
+            },
+        ]
+        try await withLiveServices(services) { live in try await body(Catalog(services: live)) }
     }
 
     /// A cart runtime and application, with consumer groups unique to this test (topics are shared).

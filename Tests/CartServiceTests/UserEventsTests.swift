@@ -21,7 +21,7 @@ struct UserEventsTests {
     @Test("user-created twice gives one empty cart; user-deleted removes it; both survive redelivery")
     func handlersAreIdempotent() async throws {
         let runtime = try await TestRuntimes.make(.cart)
-        let repository = MongoCartRepository(store: runtime.store)
+        let repository = CartRepository(store: runtime.store)
         let consumer = UserEventsConsumer(repository: repository)
         let carts = CartTests.carts(runtime)
         let user = CartTests.newID()
@@ -59,7 +59,7 @@ struct UserEventsTests {
     @Test("a delete processed before its create leaves no cart, and HTTP adds cannot revive a deleted user's cart")
     func deleteBeforeCreate() async throws {
         let runtime = try await TestRuntimes.make(.cart)
-        let repository = MongoCartRepository(store: runtime.store)
+        let repository = CartRepository(store: runtime.store)
         let consumer = UserEventsConsumer(repository: repository)
         let user = CartTests.newID()
         try await consumer.deleted.handle(
@@ -84,7 +84,7 @@ struct UserEventsTests {
     @Test("malformed events are skipped without an error and write nothing")
     func malformedEvents() async throws {
         let runtime = try await TestRuntimes.make(.cart)
-        let consumer = UserEventsConsumer(repository: MongoCartRepository(store: runtime.store))
+        let consumer = UserEventsConsumer(repository: CartRepository(store: runtime.store))
         for payload in [
             "", "not json", "[]", "{}", #"{"userId":42}"#, #"{"userId":"abc"}"#, #"{"userId":null}"#,
             #"{"userId":"zzzzzzzzzzzzzzzzzzzzzzzz"}"#,

@@ -3,14 +3,15 @@ import HTTPTypes
 import MongoStore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 import Synchronization
 import TestSupport
 import Testing
 
 @testable import OrderService
 
-/// The order flow end to end: the real user, cart, product and inventory services and the order service on live
-/// ports, the real store and broker; payment is ``PaymentStub`` (the payment service's contract).
+/// The order flow end to end: the real user, cart, product, inventory, payment and order services on live ports, the
+/// real store and broker; payment is ``PaymentStub`` only where it must misbehave (503 every time, a lost event).
 @Suite("order flow", .timeLimit(.minutes(5)))
 struct OrderFlowTests {
     @Test("happy path: 201 pending with reservationId; the payment event confirms; cart emptied; stock sold")
@@ -44,7 +45,7 @@ struct OrderFlowTests {
                     try await stack.stock(product).map { $0.available == 8 && $0.sold == 2 } ?? false
                 }
             )
-            #expect(stack.payment.charges() == 1)
+            #expect(try await stack.charges() == 1)
 
             // The owner reads it and lists it; another customer gets 404 / 403.
             let owner = try await stack.auth(user)
@@ -61,10 +62,9 @@ struct OrderFlowTests {
             #expect(try await stack.call(.get, stack.orderURL, "/order/user/\(user)", headers: stranger).status == 403)
 
             // A replayed success, then a late failure, change nothing.
-            let payment = try #require(stack.payment.all.first)
-            try await stack.payment.publish(payment, status: "success")
-            try await stack.payment.publish(payment, status: "failed")
-            try await stack.payment.publish(payment, status: "failure")
+            try await stack.replayPayment(orderID, status: "success")
+            try await stack.replayPayment(orderID, status: "failed")
+            try await stack.replayPayment(orderID, status: "failure")
             try await Task.sleep(for: .seconds(2))
             #expect(try await stack.orderStatus(orderID) == "confirmed")
             #expect(try await stack.stock(product).map { $0.available == 8 && $0.sold == 2 } ?? false)
@@ -72,7 +72,7 @@ struct OrderFlowTests {
             // Cancel a confirmed order: refunded through payment, its units back on sale; a second cancel is 409.
             let cancel = try await stack.call(.post, stack.orderURL, "/order/\(orderID)/cancel", headers: owner)
             #expect(cancel.status == 200 && cancel.string("status") == "refunded", "\(cancel.text)")
-            #expect(stack.payment.charges(status: "refunded") == 1)
+            #expect(try await stack.charges(status: "refunded") == 1)
             #expect(try await stack.stock(product).map { $0.available == 10 && $0.sold == 0 } ?? false)
             let again = try await stack.call(.post, stack.orderURL, "/order/\(orderID)/cancel", headers: owner)
             #expect(again.status == 409 && again.errorCode == "invalid_state")
@@ -82,11 +82,10 @@ struct OrderFlowTests {
     @Test("declined payment: 201 failed at once, the reservation released (stock back), nothing sold")
     func declined() async throws {
         try await OrderStack.with { stack in
-            stack.payment.mode.withLock { $0 = .decline }
             let user = try await stack.newUser()
             let product = try await stack.newProduct(price: 5, stock: 3)
             try await stack.addToCart(user, product, 3)
-            let placed = try await stack.placeOrder(user)
+            let placed = try await stack.placeOrder(user, paymentInfo: "card_declined")
             #expect(placed.status == 201, "\(placed.text)")
             #expect(placed.string("status") == "failed")
             let orderID = try #require(placed.string("_id"))
@@ -102,8 +101,7 @@ struct OrderFlowTests {
 
     @Test("payment unreachable: retried, then failed with the stock back")
     func paymentUnreachable() async throws {
-        let dead = "http://127.0.0.1:\(try FreePort.find())"
-        try await OrderStack.with(paymentURL: dead) { stack in
+        try await OrderStack.with(payment: .unreachable) { stack in
             let user = try await stack.newUser()
             let product = try await stack.newProduct(price: 5, stock: 4)
             try await stack.addToCart(user, product, 4)
@@ -116,14 +114,13 @@ struct OrderFlowTests {
 
     @Test("payment answering 503 (processor unavailable) every time: failed, stock back, nothing charged")
     func paymentTransient() async throws {
-        try await OrderStack.with(overrides: ["order.payment.attempts": "2"]) { stack in
-            stack.payment.mode.withLock { $0 = .unavailable }
+        try await OrderStack.with(payment: .stub(.unavailable), overrides: ["order.payment.attempts": "2"]) { stack in
             let user = try await stack.newUser()
             let product = try await stack.newProduct(price: 5, stock: 4)
             try await stack.addToCart(user, product, 1)
             let placed = try await stack.placeOrder(user)
             #expect(placed.status == 201 && placed.string("status") == "failed", "\(placed.text)")
-            #expect(stack.payment.calls.withLock { $0 } == 2)
+            #expect(stack.stub?.calls.withLock { $0 } == 2)
             #expect(try await eventually { try await stack.available(product) == 4 })
         }
     }
@@ -143,8 +140,12 @@ struct OrderFlowTests {
             let other = try await stack.placeOrder(user, address: "2 Other Rd", key: "k-1")
             #expect(other.status == 422 && other.errorCode == "idempotency_key_reused", "\(other.text)")
             #expect(try await stack.orders().count(["userId": .string(user)]) == 1)
-            #expect(stack.payment.charges() == 1)
-            // Concurrent duplicates with a fresh key: one order.
+            #expect(try await stack.charges() == 1)
+            // Concurrent duplicates with a fresh key: one order. The first order's confirmation empties the cart, so
+            // the next line goes in only after it (a line added before is lost: see `lineAddedWhilePending`).
+            let firstID = try #require(first.string("_id"))
+            #expect(try await eventually { try await stack.orderStatus(firstID) == "confirmed" })
+            #expect(try await eventually { try await stack.cartLines(user) == 0 })
             try await stack.addToCart(user, product, 1)
             let answers = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<4 { group.addTask { try await stack.placeOrder(user, key: "k-2").status } }
@@ -152,13 +153,37 @@ struct OrderFlowTests {
             }
             #expect(answers.allSatisfy { $0 == 201 || $0 == 409 }, "\(answers)")
             #expect(try await stack.orders().count(["userId": .string(user)]) == 2)
-            #expect(stack.payment.charges() == 2)
+            #expect(try await stack.charges() == 2)
         }
     }
 
-    @Test("12 customers race for 5 units (real payment service): exactly 5 confirmed, 0 available, 5 charges")
+    @Test("a line added while the order is pending is still in the cart after the confirmation (known defect)")
+    func lineAddedWhilePending() async throws {
+        // The stub charges and holds the event back, so the order stays pending until this test sends the event.
+        try await OrderStack.with(payment: .stub(.approveWithoutEvent)) { stack in
+            let user = try await stack.newUser()
+            let ordered = try await stack.newProduct(price: 2, stock: 5)
+            let later = try await stack.newProduct(price: 3, stock: 5)
+            try await stack.addToCart(user, ordered, 1)
+            let placed = try await stack.placeOrder(user)
+            #expect(placed.status == 201 && placed.string("status") == "pending", "\(placed.text)")
+            let orderID = try #require(placed.string("_id"))
+            try await stack.addToCart(user, later, 2)
+            try await stack.replayPayment(orderID, status: "success")
+            #expect(try await eventually { try await stack.orderStatus(orderID) == "confirmed" })
+            #expect(try await eventually { try await stack.cartQuantities(user)[ordered] == nil })
+            // Caught on every run until the checkout issue makes confirmation remove exactly the ordered lines; then
+            // this known issue stops being recorded, the test fails, and the wrapper goes.
+            let remaining = try await stack.cartQuantities(user)
+            withKnownIssue("confirmation empties the whole cart, also the lines added after checkout") {
+                #expect(remaining == [later: 2])
+            }
+        }
+    }
+
+    @Test("12 customers race for 5 units: exactly 5 confirmed, 0 available, 5 charges")
     func race() async throws {
-        try await OrderStack.with(realPayment: true) { stack in
+        try await OrderStack.with { stack in
             let product = try await stack.newProduct(price: 3, stock: 5)
             var users: [String] = []
             for _ in 0..<12 {
@@ -195,8 +220,10 @@ struct OrderFlowTests {
 
     @Test("cancel a pending order: cancelled, stock back; the sweeper settles a pending order with a lost event")
     func cancelAndSweep() async throws {
-        try await OrderStack.with(overrides: ["order.pending.timeout.seconds": "2"]) { stack in
-            stack.payment.mode.withLock { $0 = .approveWithoutEvent }
+        try await OrderStack.with(
+            payment: .stub(.approveWithoutEvent),
+            overrides: ["order.pending.timeout.seconds": "2"]
+        ) { stack in
             let user = try await stack.newUser()
             let product = try await stack.newProduct(price: 2, stock: 6)
             try await stack.addToCart(user, product, 2)
@@ -208,7 +235,7 @@ struct OrderFlowTests {
             let cancelled = try await stack.call(.post, stack.orderURL, "/order/\(orderID)/cancel", headers: owner)
             #expect(cancelled.status == 200 && cancelled.string("status") == "cancelled", "\(cancelled.text)")
             #expect(try await eventually { try await stack.available(product) == 6 })
-            #expect(stack.payment.charges(status: "refunded") == 1)  // the charge whose event never came
+            #expect(try await stack.charges(status: "refunded") == 1)  // the charge whose event never came
             let again = try await stack.call(.post, stack.orderURL, "/order/\(orderID)/cancel", headers: owner)
             #expect(again.status == 409)
 
@@ -256,16 +283,15 @@ struct OrderFlowTests {
             let admin = try await stack.auth(MongoObjectID().hex, .admin)
             let ghost = try await stack.placeOrder(MongoObjectID().hex, as: admin)
             #expect(ghost.status == 404 && ghost.errorCode == "user_not_found", "\(ghost.text)")
-            #expect(stack.payment.calls.withLock { $0 } == 0)
+            #expect(try await stack.charges() == 0)
+            #expect(try await stack.charges(status: "failed") == 0)
             #expect(try await stack.orders().count() == 0)
         }
     }
 
-    @Test(
-        "with the real payment service: confirmed and sold; a repeated key charges once; declined → failed, stock back"
-    )
-    func realPaymentService() async throws {
-        try await OrderStack.with(realPayment: true) { stack in
+    @Test("confirmed and sold; a repeated key charges once; declined → failed, stock back")
+    func repeatedKeyAndDecline() async throws {
+        try await OrderStack.with { stack in
             let user = try await stack.newUser()
             let product = try await stack.newProduct(price: 12.5, stock: 5)
             try await stack.addToCart(user, product, 2)

@@ -21,10 +21,11 @@ import Testing
 @testable import ProductService
 @testable import UserService
 
-/// A stand-in for the payment service on a live port, answering exactly the contract the payment service is being
-/// built to (`POST /payments`, `GET /payments?orderId=`, `POST /payments/{id}/refund`), including its callback
-/// `GET {ORDER_URL}/order/{orderId}` with a service token (the order must exist and its total match the amount) and
-/// its `payment-events` (published, through the real broker, before it answers).
+/// A payment service that misbehaves on purpose, on a live port: it answers the payment service's contract
+/// (`POST /payments`, `GET /payments?orderId=`, `POST /payments/{id}/refund`, with the callback
+/// `GET {ORDER_URL}/order/{orderId}` and `payment-events` through the real broker), but can answer 503 every time or
+/// charge without publishing the event, which the real service never does. Tests that need no misbehaviour use the
+/// real payment service (``PaymentPeer/real``).
 final class PaymentStub: Sendable {
     enum Mode: Sendable {
         /// 201, a `success` payment and event.
@@ -153,128 +154,143 @@ final class PaymentStub: Sendable {
     }
 }
 
-/// Every peer of the order service, real (user, cart, product, inventory: their own applications on live ports,
-/// fresh databases on the dev store, the dev broker), payment as ``PaymentStub``, and the order application itself
-/// on a live port.
+/// How a test's order service reaches payment.
+enum PaymentPeer: Sendable {
+    /// The real payment service (simulated processor; `paymentInfo: "card_declined"` declines).
+    case real
+    /// ``PaymentStub``, for a payment service that misbehaves on purpose (503 every time, a lost event).
+    case stub(PaymentStub.Mode)
+    /// An address where nothing listens.
+    case unreachable
+}
+
+/// Every peer of the order service as the real service on a live port (user, cart, product, inventory, and payment
+/// unless the test needs it to misbehave), the order service itself, each with a fresh database on the dev store and
+/// the test's own topics on the dev broker.
 struct OrderStack: Sendable {
-    let order: ServiceRuntime
-    let inventory: ServiceRuntime
-    let cart: ServiceRuntime
-    let payment: PaymentStub
-    let orderURL: String
-    let userURL: String
-    let productURL: String
-    let cartURL: String
+    let services: LiveServices
+    /// The stand-in payment service, for the tests that ask for one.
+    let stub: PaymentStub?
+    /// Publishes events as a producer of the test's topics would (replays, late events).
+    let publisher: EventPublisher
+
+    var order: ServiceRuntime { self.services.runtime(.order) }
+    var inventory: ServiceRuntime { self.services.runtime(.inventory) }
+    var cart: ServiceRuntime { self.services.runtime(.cart) }
+    var orderURL: String { self.services.url(.order) }
+    var userURL: String { self.services.url(.user) }
+    var productURL: String { self.services.url(.product) }
+    var cartURL: String { self.services.url(.cart) }
 
     static func with(
-        paymentURL deadPaymentURL: String? = nil,
-        realPayment: Bool = false,
+        payment: PaymentPeer = .real,
         overrides: [String: String] = [:],
         _ body: @escaping @Sendable (OrderStack) async throws -> Void
     ) async throws {
-        let inventoryRuntime = try await TestRuntimes.make(.inventory)
-        let inventoryApp = try await InventoryService.buildApplication(
-            inventoryRuntime,
-            consumerGroup: TestEnvironment.uniqueName("order-tests-inventory")
-        )
-        try await inventoryApp.test(.live) { inventoryPeer in
-            let inventoryURL = "http://127.0.0.1:\(try #require(inventoryPeer.port))"
-            let productRuntime = try await TestRuntimes.make(.product, overrides: ["inventory.url": inventoryURL])
-            let productApp = try await ProductService.buildApplication(productRuntime)
-            try await productApp.test(.live) { productPeer in
-                let productURL = "http://127.0.0.1:\(try #require(productPeer.port))"
-                let userRuntime = try await TestRuntimes.make(.user, overrides: ["bcrypt.cost": "4"])
-                let userApp = try await UserService.buildApplication(userRuntime)
-                try await userApp.test(.live) { userPeer in
-                    let userURL = "http://127.0.0.1:\(try #require(userPeer.port))"
-                    let cartRuntime = try await TestRuntimes.make(
-                        .cart,
-                        overrides: ["product.url": productURL, "inventory.url": inventoryURL, "user.url": userURL]
+        let eventsRuntime = try await TestRuntimes.make(.payment)
+        let producer = try eventsRuntime.makeProducer()
+        let publisher = EventPublisher(producer: producer)
+        let services = [
+            LiveService(.inventory) { runtime in
+                let app = try await InventoryService.buildApplication(
+                    runtime,
+                    consumerGroup: TestEnvironment.uniqueName("order-tests-inventory")
+                )
+                return { try await app.runService() }
+            },
+            LiveService(.product) { runtime in
+                let app = try await ProductService.buildApplication(runtime)
+                return { try await app.runService() }
+            },
+            LiveService(.user, overrides: ["bcrypt.cost": "4"]) { runtime in
+                let app = try await UserService.buildApplication(runtime)
+                return { try await app.runService() }
+            },
+            LiveService(.cart) { runtime in
+                let app = try await CartService.buildApplication(
+                    runtime,
+                    consumerGroups: .init(
+                        userCreated: TestEnvironment.uniqueName("order-tests-cart-created"),
+                        userDeleted: TestEnvironment.uniqueName("order-tests-cart-deleted")
                     )
-                    let cartApp = try await CartService.buildApplication(
-                        cartRuntime,
-                        consumerGroups: .init(
-                            userCreated: TestEnvironment.uniqueName("order-tests-cart-created"),
-                            userDeleted: TestEnvironment.uniqueName("order-tests-cart-deleted")
-                        )
+                )
+                return { try await app.runService() }
+            },
+            LiveService(
+                .order,
+                overrides: ["http.client.timeout.ms": "3000", "order.sweep.interval.ms": "200"].merging(overrides) {
+                    $1
+                }
+            ) { runtime in
+                let app = try await OrderService.buildApplication(
+                    runtime,
+                    consumerGroups: .init(
+                        payment: TestEnvironment.uniqueName("order-tests-payment"),
+                        inventory: TestEnvironment.uniqueName("order-tests-inventory-events")
                     )
-                    try await cartApp.test(.live) { cartPeer in
-                        let cartURL = "http://127.0.0.1:\(try #require(cartPeer.port))"
-                        let orderPort = try FreePort.find()
-                        let orderURL = "http://127.0.0.1:\(orderPort)"
-                        let stubRuntime = try await TestRuntimes.make(.payment)
-                        let producer = try stubRuntime.makeProducer()
-                        let stub = PaymentStub(publisher: EventPublisher(producer: producer))
+                )
+                return { try await app.runService() }
+            },
+        ]
+        let peers = services
+        try await withRunning([{ try await producer.run() }]) {
+            switch payment {
+            case .real:
+                let payment = LiveService(.payment) { runtime in
+                    let app = try await PaymentService.buildApplication(runtime)
+                    return { try await app.runService() }
+                }
+                try await withLiveServices(peers + [payment]) { live in
+                    try await body(OrderStack(services: live, stub: nil, publisher: publisher))
+                }
+            case .unreachable:
+                let dead = "http://127.0.0.1:\(try FreePort.find())"
+                try await withLiveServices(peers, peers: [.payment: dead]) { live in
+                    try await body(OrderStack(services: live, stub: nil, publisher: publisher))
+                }
+            case .stub(let mode):
+                let stub = PaymentStub(publisher: publisher)
+                stub.mode.withLock { $0 = mode }
+                try await Application(router: stub.router()).test(.live) { peer in
+                    let stubURL = "http://127.0.0.1:\(try #require(peer.port))"
+                    try await withLiveServices(peers, peers: [.payment: stubURL]) { live in
                         stub.orderClient.withLock {
                             $0 = ServiceClient(
-                                peerURLs: [.order: orderURL],
+                                peerURLs: [.order: live.url(.order)],
                                 timeout: .seconds(5),
-                                tokens: ServiceTokenCache(authority: stubRuntime.authority, service: .payment)
+                                tokens: ServiceTokenCache(authority: eventsRuntime.authority, service: .payment)
                             )
                         }
-                        @Sendable func runOrder(_ paymentURL: String) async throws {
-                            let orderRuntime = try await TestRuntimes.make(
-                                .order,
-                                overrides: [
-                                    "order.port": "\(orderPort)",
-                                    "user.url": userURL, "cart.url": cartURL, "product.url": productURL,
-                                    "inventory.url": inventoryURL, "payment.url": paymentURL,
-                                    "http.client.timeout.ms": "3000", "order.sweep.interval.ms": "200",
-                                ].merging(overrides) { $1 }
-                            )
-                            let orderApp = try await OrderService.buildApplication(
-                                orderRuntime,
-                                consumerGroups: .init(
-                                    payment: TestEnvironment.uniqueName("order-tests-payment"),
-                                    inventory: TestEnvironment.uniqueName("order-tests-inventory-events")
-                                )
-                            )
-                            // Run on the port chosen up front (the payment service must know it before it starts;
-                            // `.test(.live)` always picks its own port).
-                            try await withRunning([{ try await orderApp.runService() }]) {
-                                #expect(
-                                    try await eventually(.seconds(20)) {
-                                        (try? await HTTPClient.shared.execute(
-                                            HTTPClientRequest(url: orderURL + "/health"),
-                                            timeout: .seconds(2)
-                                        ).status.code) == 200
-                                    }
-                                )
-                                try await body(
-                                    OrderStack(
-                                        order: orderRuntime,
-                                        inventory: inventoryRuntime,
-                                        cart: cartRuntime,
-                                        payment: stub,
-                                        orderURL: orderURL,
-                                        userURL: userURL,
-                                        productURL: productURL,
-                                        cartURL: cartURL
-                                    )
-                                )
-                            }
-                        }
-                        try await withRunning([{ try await producer.run() }]) {
-                            if realPayment {
-                                let paymentRuntime = try await TestRuntimes.make(
-                                    .payment,
-                                    overrides: ["order.url": orderURL, "user.url": userURL]
-                                )
-                                let paymentApp = try await PaymentService.buildApplication(paymentRuntime)
-                                try await paymentApp.test(.live) { paymentPeer in
-                                    try await runOrder("http://127.0.0.1:\(try #require(paymentPeer.port))")
-                                }
-                            } else {
-                                try await Application(router: stub.router()).test(.live) { paymentPeer in
-                                    let stubURL = "http://127.0.0.1:\(try #require(paymentPeer.port))"
-                                    try await runOrder(deadPaymentURL ?? stubURL)
-                                }
-                            }
-                        }
+                        try await body(OrderStack(services: live, stub: stub, publisher: publisher))
                     }
                 }
             }
         }
+    }
+
+    /// Successful (or `status`) charges of the test's orders: the payment service's stored payments, or the stub's.
+    func charges(status: String = "success") async throws -> Int {
+        if let stub = self.stub { return stub.charges(status: status) }
+        let payments = self.services.runtime(.payment).store.collection("payments", as: JSONValue.self)
+        return try await payments.count(["status": .string(status)])
+    }
+
+    /// Publishes a `payment-events` event for the order's first payment with `status` as given (also the original's
+    /// `failure`), as a late or replayed event from the payment service would arrive.
+    func replayPayment(_ orderID: String, status: String) async throws {
+        let payment = try #require(try await self.payments(orderID).first)
+        let outcomes: [String: PaymentEvent.Outcome] = ["success": .succeeded, "failed": .failed, "failure": .failed]
+        var event = PaymentEvent(
+            outcomes[status] ?? .refunded,
+            orderId: orderID,
+            userId: payment["userId"]?.stringValue ?? "",
+            reservationId: payment["reservationId"]?.stringValue ?? "",
+            amount: payment["amount"]?.numberValue ?? 0,
+            method: "card",
+            paymentId: payment["_id"]?.stringValue ?? ""
+        )
+        event.status = status
+        try await self.publisher.publish(event, to: Topics.paymentEvents)
     }
 
     // MARK: - Calls (over real HTTP, as a client would)
@@ -357,6 +373,20 @@ struct OrderStack: Sendable {
         )
     }
 
+    /// The quantity of each product in the user's cart.
+    func cartQuantities(_ userID: String) async throws -> [String: Int] {
+        let answer = try await self.call(.get, self.cartURL, "/user/\(userID)", headers: try await self.auth(userID))
+        guard case .array(let lines)? = answer.json else { return [:] }
+        var quantities: [String: Int] = [:]
+        for line in lines {
+            guard let product = line["productId"]?.stringValue, let quantity = line["quantity"]?.numberValue else {
+                continue
+            }
+            quantities[product] = Int(quantity)
+        }
+        return quantities
+    }
+
     func cartLines(_ userID: String) async throws -> Int {
         let answer = try await self.call(.get, self.cartURL, "/user/\(userID)", headers: try await self.auth(userID))
         guard case .array(let lines)? = answer.json else { return -1 }
@@ -397,8 +427,13 @@ struct OrderStack: Sendable {
         )
     }
 
-    /// The real payment service's payments of the order (`GET /payments?orderId=`, service token).
+    /// The payments of the order: the real payment service's (`GET /payments?orderId=`, service token), or the
+    /// stub's.
     func payments(_ orderID: String) async throws -> [JSONValue] {
+        if let stub = self.stub {
+            let data = try JSONEncoder().encode(stub.all.filter { $0.orderId == orderID })
+            return try JSONDecoder().decode([JSONValue].self, from: data)
+        }
         let response = try await self.order.client.send(.get, to: .payment, path: "/payments?orderId=\(orderID)")
         guard case .array(let payments) = try response.decode(JSONValue.self, peer: .payment) else { return [] }
         return payments

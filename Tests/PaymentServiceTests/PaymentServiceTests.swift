@@ -561,11 +561,11 @@ struct PaymentServiceTests {
     func latencySetting() async throws {
         for bad in ["-1", "abc", "60001"] {
             let runtime = try await TestRuntimes.make(.payment, overrides: ["payment.latency.ms": bad])
-            #expect(throws: ConfigurationError.self) { try PaymentServiceSettings(runtime) }
+            #expect(throws: ConfigurationError.self) { try PaymentSettings(runtime) }
             await runtime.store.close()
         }
         let runtime = try await TestRuntimes.make(.payment, overrides: ["payment.latency.ms": "250"])
-        #expect(try PaymentServiceSettings(runtime).processorLatency == .milliseconds(250))
+        #expect(try PaymentSettings(runtime).processorLatency == .milliseconds(250))
         await runtime.store.close()
     }
 

@@ -46,7 +46,7 @@ struct OutboxTests {
         -> Payload
     {
         let payload = Payload(eventId: UUID().uuidString.lowercased(), n: n, k: key)
-        try await store.withTransaction { transaction in
+        _ = try await store.withTransaction { transaction in
             try Outbox.append(payload, to: EventTopic(topic, partitions: 1), requestID: requestID, in: transaction)
         }
         return payload

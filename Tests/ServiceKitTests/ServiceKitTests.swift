@@ -325,7 +325,9 @@ struct ServiceKitTests {
     @Test("/metrics exposes the Prometheus registry")
     func metrics() async throws {
         let (runtime, app) = try await Self.makeApp()
-        runtime.metrics.makeCounter(name: "storefront_test_total").increment(by: Int64(3))
+        runtime.metrics.makeCounter(
+            descriptor: .init(namespace: "storefront", metricName: "test", unitName: "total", helpText: "")
+        ).increment(by: Int64(3))
         try await app.test(.router) { client in
             try await client.execute(uri: "/metrics", method: .get) { response in
                 #expect(response.status == .ok)

@@ -16,7 +16,7 @@ package final class ChildProcess: @unchecked Sendable {
         self.name = name
         self.logFile = FileManager.default.temporaryDirectory
             .appendingPathComponent("storefront-\(TestEnvironment.uniqueName(name)).log")
-        FileManager.default.createFile(atPath: self.logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: self.logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: self.logFile)
         self.process = Process()
         self.process.executableURL = URL(fileURLWithPath: executable)

@@ -33,7 +33,7 @@ struct UserServiceTests {
     static var withAdmin: [String: String] { ["admin.email": Self.adminEmail, "admin.password": Self.adminPassword] }
 
     static func users(_ runtime: ServiceRuntime) -> MongoCollection<User> {
-        runtime.store.collection(MongoUserRepository.collectionName, as: User.self)
+        runtime.store.collection(UserRepository.collectionName, as: User.self)
     }
 
     static func outbox(_ runtime: ServiceRuntime) -> MongoCollection<OutboxRecord> {
@@ -488,8 +488,8 @@ struct UserServiceTests {
         let first = try await TestRuntimes.make(.user, overrides: overrides.merging(["bcrypt.cost": "4"]) { $1 })
         let second = try await TestRuntimes.make(.user, overrides: overrides.merging(["bcrypt.cost": "4"]) { $1 })
         for runtime in [first, second] {
-            _ = try UserServiceSettings(runtime)
-            let repository = MongoUserRepository(
+            _ = try UserSettings(runtime)
+            let repository = UserRepository(
                 store: runtime.store,
                 relay: try runtime.makeOutboxRelay(producer: try runtime.makeProducer())
             )
@@ -498,12 +498,12 @@ struct UserServiceTests {
         let created = try await withThrowingTaskGroup(of: Bool.self) { group in
             for runtime in [first, second] {
                 group.addTask {
-                    let repository = MongoUserRepository(
+                    let repository = UserRepository(
                         store: runtime.store,
                         relay: try runtime.makeOutboxRelay(producer: try runtime.makeProducer())
                     )
                     return try await AdminBootstrap.run(
-                        settings: try UserServiceSettings(runtime),
+                        settings: try UserSettings(runtime),
                         repository: repository,
                         hasher: try await PasswordHasher(cost: 4),
                         logger: runtime.logger

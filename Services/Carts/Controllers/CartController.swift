@@ -18,8 +18,8 @@ import StorefrontContracts
 /// Errors use the platform envelope: 400 `invalid_id` / `validation_failed` / `bad_request`, 401, 403,
 /// 404 `cart_not_found` / `product_not_found` / `item_not_found` / `user_not_found`, 409 `insufficient_stock`,
 /// 502 `dependency_failed`, 503 `dependency_unavailable` / `cart_busy` (extreme contention; retry). Every check runs before anything is written.
-struct CartController<Repository: CartRepository>: Sendable {
-    let repository: Repository
+struct CartController: Sendable {
+    let repository: CartRepository
     let products: ProductClient
     let inventory: InventoryClient
 

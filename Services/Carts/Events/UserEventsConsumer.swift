@@ -10,7 +10,7 @@ import StorefrontContracts
 /// Both handlers are idempotent, so at-least-once delivery, redelivery after a crash and a replay from the earliest
 /// offset all end in the same state. An event without a 24-hex `userId` is skipped; a transient store failure is
 /// retried in place by the consumer.
-struct UserEventsConsumer<Repository: CartRepository>: Sendable {
+struct UserEventsConsumer: Sendable {
     /// The consumer group ids.
     struct Groups: Sendable {
         var userCreated: String
@@ -22,7 +22,7 @@ struct UserEventsConsumer<Repository: CartRepository>: Sendable {
         }
     }
 
-    let repository: Repository
+    let repository: CartRepository
 
     /// One consumer per topic and group, as the original had.
     /// - Throws: `KafkaBusError` `.configuration`.

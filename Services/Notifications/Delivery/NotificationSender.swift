@@ -1,4 +1,5 @@
 import Logging
+import ServiceKit
 
 /// One e-mail to deliver.
 struct OutgoingMessage: Sendable, Equatable {
@@ -43,4 +44,18 @@ struct LogSender: NotificationSender {
             ]
         )
     }
+}
+
+/// The sender the configuration asks for: ``SMTPSender`` when `SMTP_HOST` is set and not empty, ``LogSender``
+/// otherwise.
+///
+/// The SMTP keys (`SMTP_HOST`, `SMTP_PORT`, `SMTP_FROM`, `SMTP_USERNAME`, `SMTP_PASSWORD`, `SMTP_TLS`,
+/// `SMTP_CA_FILE`, `SMTP_TIMEOUT_MS`) are described on ``SMTPConfiguration``; the password is read as a secret.
+/// - Throws: ``ConfigurationError`` when `SMTP_HOST` is set and another SMTP key is missing (`SMTP_FROM`), malformed
+///   or unusable (an unreadable `SMTP_CA_FILE`): the service refuses to start rather than fail every delivery.
+func makeSender(_ runtime: ServiceRuntime) throws -> any NotificationSender {
+    guard let configuration = try SMTPConfiguration(setting: { runtime.setting($0, isSecret: $1) }) else {
+        return LogSender(logger: runtime.logger)
+    }
+    return try SMTPSender(configuration: configuration, logger: runtime.logger)
 }

@@ -8,8 +8,8 @@ import StorefrontContracts
 
 /// The product service's routes, all on `router.protected` (a bearer token is required): `GET /get`,
 /// `GET /get/{id}` for any caller; `POST /create`, `PUT|PATCH /update/{id}`, `DELETE /delete/{id}` for admins only.
-struct ProductController<Repository: ProductRepository>: Sendable {
-    let repository: Repository
+struct ProductController: Sendable {
+    let repository: ProductRepository
     let inventory: InventoryClient
     let logger: Logger
 

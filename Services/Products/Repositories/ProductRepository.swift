@@ -30,27 +30,15 @@ struct ProductQuery: Sendable, Equatable {
     var offset: Int = 0
 }
 
-/// Where products live.
-protocol ProductRepository: Sendable {
-    /// Creates the indexes that serve the list's filters and orders. Call at startup.
-    func prepare() async throws
-    func insert(_ product: Product) async throws
-    func find(id: MongoObjectID) async throws -> Product?
-    func list(_ query: ProductQuery) async throws -> [Product]
-    /// Applies `changes` (refreshing `updatedAt`) and returns the product after it; `nil` when none has that id.
-    func update(id: MongoObjectID, _ changes: ProductChanges) async throws -> Product?
-    /// Whether a product was deleted.
-    func delete(id: MongoObjectID) async throws -> Bool
-}
-
-/// ``ProductRepository`` on the service's database: collection `products`, as the original.
-struct MongoProductRepository: ProductRepository {
+/// Where products live: collection `products` of the service's database, as the original.
+struct ProductRepository: Sendable {
     static let collectionName = "products"
 
     let store: MongoStore
 
     private var products: MongoCollection<Product> { self.store.collection(Self.collectionName, as: Product.self) }
 
+    /// Creates the indexes that serve the list's filters and orders. Call at startup.
     func prepare() async throws {
         try await self.products.createIndexes([
             MongoIndex(keys: ["category": 1, "price": 1]),
@@ -133,6 +121,7 @@ struct MongoProductRepository: ProductRepository {
         return escaped
     }
 
+    /// Applies `changes` (refreshing `updatedAt`) and returns the product after it; `nil` when none has that id.
     func update(id: MongoObjectID, _ changes: ProductChanges) async throws -> Product? {
         var set = MongoDocument()
         if let name = changes.name { set.append("name", .string(name)) }
@@ -146,6 +135,7 @@ struct MongoProductRepository: ProductRepository {
         return try await self.find(id: id)
     }
 
+    /// Whether a product was deleted.
     func delete(id: MongoObjectID) async throws -> Bool {
         try await self.products.deleteOne(["_id": .objectID(id)]) == 1
     }

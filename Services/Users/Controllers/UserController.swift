@@ -6,8 +6,8 @@ import ServiceKit
 
 /// The user service's routes: `POST /register`, `/login`, `/refresh` (public); `GET /users` (admin),
 /// `GET|PUT|PATCH|DELETE /users/{id}` (the account's owner, an admin or a service), `GET /me`.
-struct UserController<Repository: UserRepository>: Sendable {
-    let repository: Repository
+struct UserController: Sendable {
+    let repository: UserRepository
     let hasher: PasswordHasher
     let authority: TokenAuthority
 

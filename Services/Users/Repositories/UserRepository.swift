@@ -15,28 +15,10 @@ struct UserChanges: Sendable, Equatable {
     var isEmpty: Bool { self == UserChanges() }
 }
 
-/// Where accounts live. Writes that other services must hear about also write their event to the outbox, in the same
-/// transaction.
-protocol UserRepository: Sendable {
-    /// Creates the collections and indexes (unique `email`, the outbox). Call at startup.
-    func prepare() async throws
-    /// Inserts `user` and its `user-created` event atomically.
-    /// - Throws: `MongoStoreError.Code.duplicateKey` when the email is taken.
-    func create(_ user: User) async throws
-    func find(id: MongoObjectID) async throws -> User?
-    func find(email: String) async throws -> User?
-    func list() async throws -> [User]
-    /// Applies `changes` (refreshing `updated_at`) and returns the user after it; `nil` when no user has that id (or,
-    /// with `expectedPasswordHash`, when the password changed meanwhile).
-    /// - Throws: `MongoStoreError.Code.duplicateKey` when the new email is taken.
-    func update(id: MongoObjectID, _ changes: UserChanges, expectedPasswordHash: String?) async throws -> User?
-    /// Deletes the user and writes its `user-deleted` event atomically; `false` (and no event) when none existed.
-    func delete(id: MongoObjectID) async throws -> Bool
-}
 
-/// ``UserRepository`` on the service's MongoDB database: `users` plus the transactional ``Outbox``, whose relay is
-/// notified after each commit.
-struct MongoUserRepository: UserRepository {
+/// Where accounts live: `users` in the service's database. Writes that other services must hear about also write
+/// their event to the transactional ``Outbox`` in the same transaction, and notify its relay after the commit.
+struct UserRepository: Sendable {
     static let collectionName = "users"
 
     let store: MongoStore
@@ -44,11 +26,14 @@ struct MongoUserRepository: UserRepository {
 
     private var users: MongoCollection<User> { self.store.collection(Self.collectionName, as: User.self) }
 
+    /// Creates the collections and indexes (unique `email`, the outbox). Call at startup.
     func prepare() async throws {
         try await self.users.createIndexes([MongoIndex(keys: ["email": 1], unique: true)])
         try await Outbox.prepare(self.store)
     }
 
+    /// Inserts `user` and its `user-created` event atomically.
+    /// - Throws: `MongoStoreError.Code.duplicateKey` when the email is taken.
     func create(_ user: User) async throws {
         let requestID = CurrentRequest.id
         let event = UserCreatedEvent(email: user.email, userId: user.id.hex)
@@ -71,6 +56,9 @@ struct MongoUserRepository: UserRepository {
         try await self.users.find([:], sort: ["created_at": 1])
     }
 
+    /// Applies `changes` (refreshing `updated_at`) and returns the user after it; `nil` when no user has that id (or,
+    /// with `expectedPasswordHash`, when the password changed meanwhile).
+    /// - Throws: `MongoStoreError.Code.duplicateKey` when the new email is taken.
     func update(id: MongoObjectID, _ changes: UserChanges, expectedPasswordHash: String?) async throws -> User? {
         var set = MongoDocument()
         if let name = changes.name { set.append("name", .string(name)) }
@@ -89,6 +77,7 @@ struct MongoUserRepository: UserRepository {
         return try await self.find(id: id)
     }
 
+    /// Deletes the user and writes its `user-deleted` event atomically; `false` (and no event) when none existed.
     func delete(id: MongoObjectID) async throws -> Bool {
         let requestID = CurrentRequest.id
         let event = UserDeletedEvent(userId: id.hex)

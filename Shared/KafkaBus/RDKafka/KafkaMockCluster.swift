@@ -1,6 +1,6 @@
 internal import CRdKafka
 package import Logging
-package import ServiceLifecycle
+import ServiceLifecycle
 import Synchronization
 
 /// librdkafka's in-process mock Kafka cluster (`rd_kafka_mock_cluster_new`): real Kafka wire protocol on loopback

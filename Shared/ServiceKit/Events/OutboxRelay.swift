@@ -2,7 +2,7 @@ import Foundation
 package import KafkaBus
 package import Logging
 package import MongoStore
-package import ServiceLifecycle
+import ServiceLifecycle
 import Synchronization
 
 /// Publishes the records of a service's ``Outbox`` to Kafka, oldest first, and deletes each one only after the broker
@@ -138,7 +138,7 @@ package final class OutboxRelay: Service, Sendable {
             if self.isStopped { return .drained }
             let headers = EventHeaders.make(version: record.version, requestID: record.requestId)
             do {
-                try await self.producer.send(
+                _ = try await self.producer.send(
                     KafkaBusMessage(
                         topic: record.topic,
                         key: record.key,

@@ -40,7 +40,7 @@ package final class ServiceRouter<Context: AuthenticatedRequestContext>: RouterM
         method: HTTPRequest.Method,
         responder: Responder
     ) -> Self where Responder.Context == Context {
-        self.methodsByPath.withLock { table in
+        _ = self.methodsByPath.withLock { table in
             table[path.description, default: (path: path, methods: [])].methods.insert(method)
         }
         self.router.on(path, method: method, responder: responder)

@@ -19,24 +19,16 @@ package struct JSONLogHandler: LogHandler {
         set { self.metadata[key] = newValue }
     }
 
-    package func log(
-        level: Logger.Level,
-        message: Logger.Message,
-        metadata explicit: Logger.Metadata?,
-        source: String,
-        file: String,
-        function: String,
-        line: UInt
-    ) {
+    package func log(event: LogEvent) {
         var fields: [String: String] = [:]
-        for (key, value) in self.metadata.merging(explicit ?? [:], uniquingKeysWith: { $1 }) {
+        for (key, value) in self.metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
             fields[key] = "\(value)"
         }
         fields["ts"] = StorefrontJSON.format(Date())
-        fields["level"] = level.rawValue
+        fields["level"] = event.level.rawValue
         fields["logger"] = self.label
-        fields["msg"] = message.description
-        if level >= .warning { fields["source"] = "\(file):\(line)" }
+        fields["msg"] = event.message.description
+        if event.level >= .warning { fields["source"] = "\(event.file):\(event.line)" }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var data = try? encoder.encode(fields) else { return }

@@ -1,5 +1,5 @@
 import Foundation
-package import Hummingbird
+import Hummingbird
 import Logging
 import NIOCore
 import Prometheus

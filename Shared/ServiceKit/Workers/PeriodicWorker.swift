@@ -1,5 +1,5 @@
 package import Logging
-package import ServiceLifecycle
+import ServiceLifecycle
 
 /// A `Service` that runs one pass of periodic work (a sweeper, a delivery loop) every `interval` until graceful
 /// shutdown or cancellation.

@@ -1,5 +1,5 @@
 package import Foundation
-package import ServiceKit
+import ServiceKit
 
 /// `inventory-events`: stock news for the order service. Today one type, `reservation-lost`: a paid order's stock is
 /// gone (its reservation had expired or was cancelled and stock no longer allows selling the items), so the order

@@ -1,5 +1,5 @@
 package import Foundation
-package import ServiceKit
+import ServiceKit
 
 /// `payment-events`: the original's `{orderId, userId, reservationId, amount, method, status, timestamp}` with
 /// `status` exactly `success`, `failed` or `refunded`, plus an event id (consumers deduplicate on it), its `type`

@@ -1,5 +1,5 @@
 package import Foundation
-package import ServiceKit
+import ServiceKit
 
 /// `user-created`: an account exists. The original's `{email, userId}` plus an event id (consumers deduplicate on
 /// it), its type and time. Key: `userId`.

@@ -4,30 +4,8 @@ import MongoStore
 import ServiceKit
 import StorefrontContracts
 
-/// How often and how patiently notifications are delivered.
-///
-/// Keys: `notification.max.attempts` (`NOTIFICATION_MAX_ATTEMPTS`, default 5), `notification.retry.base.ms`
-/// (`NOTIFICATION_RETRY_BASE_MS`, default 2000: the wait after the first failure, doubled after each further one, at
-/// most 10 minutes), `notification.poll.interval.ms` (`NOTIFICATION_POLL_INTERVAL_MS`, default 1000: how often the loop
-/// looks for due notifications) and `notification.lease.ms` (`NOTIFICATION_LEASE_MS`, default 60000: how long an
-/// attempt holds a notification before another may take it over, e.g. after a crash).
-struct DeliveryPolicy: Sendable {
-    var maxAttempts = 5
-    var retryBase: Int64 = 2000
-    var retryCap: Int64 = 600_000
-    var pollInterval: Int64 = 1000
-    var lease: Int64 = 60_000
-
-    /// The wait after the `attempts`-th failed attempt.
-    func backoff(afterAttempts attempts: Int) -> Int64 {
-        let exponent = min(max(attempts - 1, 0), 30)
-        return min(self.retryBase.multipliedReportingOverflow(by: Int64(1) << exponent).partialValue, self.retryCap)
-    }
-}
-
 /// The delivery loop (each pass run by a `PeriodicWorker` every `NOTIFICATION_POLL_INTERVAL_MS`): claims due
-/// notifications one at a time, finds the recipient, sends, and records
-/// the outcome honestly: SENT, SKIPPED (no recipient), FAILED with the error and the attempt count (retried with
+/// notifications one at a time, finds the recipient, sends, and records the outcome honestly: SENT, SKIPPED (no recipient), FAILED with the error and the attempt count (retried with
 /// exponential backoff until `maxAttempts`, then final; final at once when the sender says the message is
 /// undeliverable, see ``UndeliverableMessageError``). Runs beside the consumers, so they never wait for a relay.
 final class NotificationDelivery: Sendable {
