@@ -225,6 +225,7 @@ let package = Package(
                 "MongoStore",
                 "ServiceAuth",
                 "ServiceKit",
+                "StorefrontContracts",
                 "TestSupport",
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

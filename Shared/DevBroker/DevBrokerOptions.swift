@@ -2,7 +2,8 @@ import ServiceKit
 import StorefrontContracts
 
 /// The `dev-broker` command line:
-/// `dev-broker [--brokers N] [--partitions N] [--topic NAME]... [--bootstrap-file PATH] [--control-port PORT]`.
+/// `dev-broker [--brokers N] [--partitions N] [--topic NAME]... [--topic-sets N] [--bootstrap-file PATH]
+/// [--control-port PORT]`.
 ///
 /// Other engineers' scripts depend on these flags and defaults; change them only together with those scripts.
 struct DevBrokerOptions: Sendable {
@@ -17,13 +18,22 @@ struct DevBrokerOptions: Sendable {
     var bootstrapFile: String?
     /// `--control-port PORT`: port of the HTTP control API on 127.0.0.1 (default 0: an ephemeral port).
     var controlPort = 0
+    /// `--topic-sets N`: also creates the platform's topics under each of the prefixes `Topics.setPrefix(0)` …
+    /// `Topics.setPrefix(N-1)` (default 0), so that a test run can give each test a set of its own without creating
+    /// topics while the tests run.
+    var topicSets = 0
 
-    /// The platform's topics (`Topics.all`) followed by the extra topics, without duplicates, each with its
+    /// The platform's topics (`Topics.all`), the extra topics without duplicates, then the topic sets, each with its
     /// partition count.
     var topics: [TopicDescription] {
         var topics = Topics.all.map { TopicDescription(name: $0.name, partitions: self.partitions ?? $0.partitions) }
         for name in self.extraTopics where !topics.contains(where: { $0.name == name }) {
             topics.append(TopicDescription(name: name, partitions: self.partitions ?? 3))
+        }
+        for index in 0..<self.topicSets {
+            topics += Topics.all.map {
+                TopicDescription(name: Topics.setPrefix(index) + $0.name, partitions: self.partitions ?? $0.partitions)
+            }
         }
         return topics
     }
@@ -35,7 +45,7 @@ struct DevBrokerOptions: Sendable {
 
     static let usage =
         "usage: dev-broker [--brokers N (default 1)] [--partitions N (default: each topic's own, 3 for extras)] "
-        + "[--topic NAME]... "
+        + "[--topic NAME]... [--topic-sets N (default 0)] "
         + "[--bootstrap-file PATH] [--control-port PORT (default 0)]"
 
     /// Parses `arguments` (without the program name).
@@ -67,6 +77,7 @@ struct DevBrokerOptions: Sendable {
                 self.extraTopics.append(topic)
             case "--bootstrap-file": self.bootstrapFile = try value()
             case "--control-port": self.controlPort = try integer(in: 0...65535)
+            case "--topic-sets": self.topicSets = try integer(in: 0...10_000)
             case "--help", "-h": throw UsageError(description: Self.usage)
             default: throw UsageError(description: "unknown argument '\(flag)'\n\(Self.usage)")
             }

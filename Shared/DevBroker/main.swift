@@ -52,7 +52,10 @@ for topic in options.topics {
 }
 logger.info(
     "mock cluster ready",
-    metadata: ["bootstrap": "\(cluster.bootstrap)", "brokers": "\(options.brokers)", "topics": "\(options.topics.map(\.name))"]
+    metadata: [
+        "bootstrap": "\(cluster.bootstrap)", "brokers": "\(options.brokers)", "topics": "\(options.topics.count)",
+        "topic.sets": "\(options.topicSets)",
+    ]
 )
 
 let router = Router()

@@ -19,4 +19,8 @@ package enum Topics {
     package static let all: [TopicDescription] = [
         userCreated.description, userDeleted.description, paymentEvents.description, inventoryEvents.description,
     ]
+
+    /// The prefix of the `index`th set of these topics that a dev broker creates up front (`dev-broker --topic-sets N`):
+    /// `s<index>.`. A test run gives each test a set of its own, so no test sees another's events.
+    package static func setPrefix(_ index: Int) -> String { "s\(index)." }
 }

@@ -25,7 +25,7 @@ struct UserEventsTests {
         let consumer = UserEventsConsumer(repository: repository)
         let carts = CartTests.carts(runtime)
         let user = CartTests.newID()
-        let created = Self.message("user-created", #"{"email":"a@example.com","userId":"\#(user)"}"#)
+        let created = Self.message(Topics.userCreated.name, #"{"email":"a@example.com","userId":"\#(user)"}"#)
         try await consumer.created.handle(created, logger: CartTests.logger)
         #expect(
             try await repository.add(userID: user, productID: CartTests.newID(), quantity: 1, limit: 5)
@@ -38,7 +38,7 @@ struct UserEventsTests {
         let other = CartTests.newID()
         try await consumer.created.handle(
             Self.message(
-                "user-created",
+                Topics.userCreated.name,
                 #"{"eventId":"e-1","type":"user-created","occurredAt":1735787045123,"email":"b@example.com","userId":"\#(other.uppercased())"}"#
             ),
             logger: CartTests.logger
@@ -46,7 +46,7 @@ struct UserEventsTests {
         let otherCart = try await carts.findOne(["_id": .string(other)])
         #expect(otherCart?.items == [:])
         #expect(otherCart?.createdAt != nil)
-        let deleted = Self.message("user-deleted", #"{"userId":"\#(user)"}"#)
+        let deleted = Self.message(Topics.userDeleted.name, #"{"userId":"\#(user)"}"#)
         try await consumer.deleted.handle(deleted, logger: CartTests.logger)
         try await consumer.deleted.handle(deleted, logger: CartTests.logger)
         #expect(try await carts.count(["_id": .string(user)]) == 0)
@@ -63,11 +63,11 @@ struct UserEventsTests {
         let consumer = UserEventsConsumer(repository: repository)
         let user = CartTests.newID()
         try await consumer.deleted.handle(
-            Self.message("user-deleted", #"{"userId":"\#(user)"}"#),
+            Self.message(Topics.userDeleted.name, #"{"userId":"\#(user)"}"#),
             logger: CartTests.logger
         )
         try await consumer.created.handle(
-            Self.message("user-created", #"{"email":"c@example.com","userId":"\#(user)"}"#),
+            Self.message(Topics.userCreated.name, #"{"email":"c@example.com","userId":"\#(user)"}"#),
             logger: CartTests.logger
         )
         #expect(try await repository.cart(userID: user) == nil)
@@ -89,8 +89,8 @@ struct UserEventsTests {
             "", "not json", "[]", "{}", #"{"userId":42}"#, #"{"userId":"abc"}"#, #"{"userId":null}"#,
             #"{"userId":"zzzzzzzzzzzzzzzzzzzzzzzz"}"#,
         ] {
-            try await consumer.created.handle(Self.message("user-created", payload), logger: CartTests.logger)
-            try await consumer.deleted.handle(Self.message("user-deleted", payload), logger: CartTests.logger)
+            try await consumer.created.handle(Self.message(Topics.userCreated.name, payload), logger: CartTests.logger)
+            try await consumer.deleted.handle(Self.message(Topics.userDeleted.name, payload), logger: CartTests.logger)
         }
         #expect(try await CartTests.carts(runtime).count() == 0)
         #expect(try await runtime.store.collection("deletedUsers", as: DeletedUser.self).count() == 0)

@@ -7,6 +7,7 @@ import MongoStore
 import NIOCore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 import TestSupport
 import Testing
 
@@ -119,7 +120,7 @@ enum InventoryTests {
         -> KafkaBusMessage
     {
         KafkaBusMessage(
-            topic: "payment-events",
+            topic: Topics.paymentEvents.name,
             key: order,
             value: Array(
                 #"{"orderId":"\#(order)","userId":"u1","reservationId":"\#(reservation)","amount":10.5,"method":"card","status":"\#(status)","timestamp":"2026-01-02T03:04:05Z","eventId":"\#(eventID)"}"#

@@ -68,7 +68,7 @@ struct PaymentEventsTests {
         // Malformed events are skipped without an error.
         for payload in ["", "nope", "{}", #"{"status":"success"}"#, #"{"status":"success","reservationId":"x"}"#] {
             try await consumer.handler.handle(
-                KafkaBusMessage(topic: "payment-events", value: Array(payload.utf8)),
+                KafkaBusMessage(topic: Topics.paymentEvents.name, value: Array(payload.utf8)),
                 logger: InventoryTests.logger
             )
         }
@@ -104,7 +104,7 @@ struct PaymentEventsTests {
         #expect(final.status == .cancelled && final.outcome == "lost")
         let outbox = try await runtime.store.collection(Outbox.collectionName, as: OutboxRecord.self).find()
         #expect(outbox.count == 1)
-        #expect(outbox.first?.topic == "inventory-events" && outbox.first?.key == "o-cancel")
+        #expect(outbox.first?.topic == Topics.inventoryEvents.name && outbox.first?.key == "o-cancel")
         await runtime.store.close()
     }
 

@@ -14,7 +14,7 @@ import Testing
 /// with a real `KafkaBusProducer` (one of them twice), consumed by the app's consumers and delivered by its loop.
 @Suite(.timeLimit(.minutes(3)))
 struct NotificationBrokerTests {
-    struct PaymentEvent: Encodable {
+    struct OriginalPaymentPayload: Encodable {
         var orderId: String
         var userId: String
         var reservationId = "r-1"
@@ -61,7 +61,7 @@ struct NotificationBrokerTests {
                     #expect(sender.sent(welcome.id).count == 1)
 
                     let order = NotificationTests.newID()
-                    let event = PaymentEvent(
+                    let event = OriginalPaymentPayload(
                         orderId: order,
                         userId: user.id,
                         amount: 12.5,

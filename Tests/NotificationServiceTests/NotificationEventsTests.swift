@@ -2,6 +2,7 @@ import Foundation
 import KafkaBus
 import MongoStore
 import ServiceKit
+import StorefrontContracts
 import TestSupport
 import Testing
 
@@ -25,7 +26,7 @@ struct NotificationEventsTests {
             let created = try #require(
                 try await consumer.handle(
                     NotificationTests.message(
-                        "user-created",
+                        Topics.userCreated.name,
                         #"{"email":"\#(user.email)","userId":"\#(user.id)","eventId":"e-created-\#(order)","type":"user-created","occurredAt":1735787045123}"#
                     ),
                     logger: logger
@@ -34,7 +35,7 @@ struct NotificationEventsTests {
             let paid = try #require(
                 try await consumer.handle(
                     NotificationTests.message(
-                        "payment-events",
+                        Topics.paymentEvents.name,
                         #"{"orderId":"\#(order)","userId":"\#(user.id)","reservationId":"r1","amount":12.5,"method":"card","status":"success","timestamp":"2026-01-02T03:04:05Z","eventId":"e-paid-\#(order)","type":"payment.succeeded"}"#
                     ),
                     logger: logger
@@ -44,7 +45,7 @@ struct NotificationEventsTests {
             let declined = try #require(
                 try await consumer.handle(
                     NotificationTests.message(
-                        "payment-events",
+                        Topics.paymentEvents.name,
                         #"{"orderId":"\#(order)","userId":"\#(user.id.uppercased())","reservationId":"r1","amount":7,"method":"","status":"failure","timestamp":"2026-01-02T03:04:05Z"}"#,
                         offset: 41
                     ),
@@ -55,7 +56,7 @@ struct NotificationEventsTests {
             let refunded = try #require(
                 try await consumer.handle(
                     NotificationTests.message(
-                        "payment-events",
+                        Topics.paymentEvents.name,
                         #"{"orderId":"\#(order)","userId":"\#(user.id)","reservationId":"r1","amount":12.5,"method":"card","status":"refunded","timestamp":"2026-01-02T03:04:05Z","eventId":"e-refund-\#(order)","type":"payment.refunded"}"#
                     ),
                     logger: logger
@@ -64,7 +65,7 @@ struct NotificationEventsTests {
             let deleted = try #require(
                 try await consumer.handle(
                     NotificationTests.message(
-                        "user-deleted",
+                        Topics.userDeleted.name,
                         #"{"userId":"\#(gone)","eventId":"e-deleted-\#(gone)","type":"user-deleted","occurredAt":1735787045123}"#
                     ),
                     logger: logger
@@ -123,7 +124,7 @@ struct NotificationEventsTests {
         let notifications = NotificationTests.notifications(runtime)
         let user = NotificationTests.newID()
         let event = NotificationTests.message(
-            "user-created",
+            Topics.userCreated.name,
             #"{"email":"twice@example.com","userId":"\#(user)","eventId":"e-twice-\#(user)","type":"user-created"}"#
         )
         let first = try await consumer.handle(event, logger: NotificationTests.logger)
@@ -150,7 +151,7 @@ struct NotificationEventsTests {
             try #require(
                 try await consumer.handle(
                     NotificationTests.message(
-                        "user-created",
+                        Topics.userCreated.name,
                         #"{"email":"retry@example.com","userId":"\#(user)","eventId":"e-\#(suffix)-\#(user)"}"#
                     ),
                     logger: NotificationTests.logger
@@ -209,10 +210,10 @@ struct NotificationEventsTests {
         let consumer = NotificationEventsConsumer(repository: NotificationRepository(store: runtime.store))
         let user = NotificationTests.newID()
         for (topic, payload) in [
-            ("user-created", ""), ("user-created", "not json"), ("user-created", "[]"), ("user-deleted", "{}"),
-            ("user-created", #"{"userId":42}"#), ("user-deleted", #"{"userId":"abc"}"#),
-            ("payment-events", #"{"userId":"\#(user)","status":"success"}"#),  // no orderId
-            ("payment-events", #"{"userId":"\#(user)","orderId":"o1","status":"pending"}"#),  // unknown status
+            (Topics.userCreated.name, ""), (Topics.userCreated.name, "not json"), (Topics.userCreated.name, "[]"), (Topics.userDeleted.name, "{}"),
+            (Topics.userCreated.name, #"{"userId":42}"#), (Topics.userDeleted.name, #"{"userId":"abc"}"#),
+            (Topics.paymentEvents.name, #"{"userId":"\#(user)","status":"success"}"#),  // no orderId
+            (Topics.paymentEvents.name, #"{"userId":"\#(user)","orderId":"o1","status":"pending"}"#),  // unknown status
         ] {
             #expect(
                 try await consumer.handle(NotificationTests.message(topic, payload), logger: NotificationTests.logger)

@@ -4,6 +4,7 @@ import HummingbirdTesting
 import KafkaBus
 import MongoStore
 import ServiceKit
+import StorefrontContracts
 import TestSupport
 import Testing
 
@@ -392,7 +393,7 @@ struct SMTPDeliveryTests {
                     return try #require(
                         try await consumer.handle(
                             NotificationTests.message(
-                                "user-created",
+                                Topics.userCreated.name,
                                 #"{"email":"\#(email)","userId":"\#(user)","eventId":"e-smtp-\#(user)","type":"user-created"}"#
                             ),
                             logger: NotificationTests.logger

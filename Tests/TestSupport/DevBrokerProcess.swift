@@ -48,23 +48,31 @@ package struct DevBrokerControl: Sendable {
     }
 
     /// Creates `name` with `partitions` partitions (replication 1); creating an existing topic is not an error.
-    package func createTopic(_ name: String, partitions: Int) async throws {
+    /// - Parameter timeout: How long to wait for the answer (a broker under load takes its time).
+    package func createTopic(_ name: String, partitions: Int, timeout: Duration = .seconds(10)) async throws {
         struct Body: Encodable {
             let name: String
             let partitions: Int
         }
-        try await self.post("/topics", body: try JSONEncoder().encode(Body(name: name, partitions: partitions)))
+        try await self.post(
+            "/topics",
+            body: try JSONEncoder().encode(Body(name: name, partitions: partitions)),
+            timeout: timeout
+        )
     }
 
     @discardableResult
-    private func post(_ path: String, body: Data?) async throws -> String {
+    private func post(_ path: String, body: Data?, timeout: Duration = .seconds(10)) async throws -> String {
         var request = HTTPClientRequest(url: self.controlURL + path)
         request.method = .POST
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let response = try await HTTPClient.shared.execute(
+            request,
+            timeout: .nanoseconds(Int64(timeout / .nanoseconds(1)))
+        )
         let text = String(buffer: try await response.body.collect(upTo: 1 << 20))
         guard (200..<300).contains(Int(response.status.code)) else {
             throw RequestError(status: Int(response.status.code), body: text)

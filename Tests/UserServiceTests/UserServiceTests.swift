@@ -545,7 +545,7 @@ struct UserServiceTests {
                 let created = try #require(received.events(topic: Topics.userCreated.name, userId: id).first)
                 #expect(created.key == id)
                 #expect(created.body["email"] as? String == "events@example.com")
-                #expect(created.body["type"] as? String == "user-created")
+                #expect(created.body["type"] as? String == UserCreatedEvent.typeName)
                 #expect((created.body["eventId"] as? String).flatMap(UUID.init(uuidString:)) != nil)
                 #expect(created.body["occurredAt"] is String)
 
@@ -556,7 +556,7 @@ struct UserServiceTests {
                 #expect(await eventually { !received.events(topic: Topics.userDeleted.name, userId: id).isEmpty })
                 let deleted = try #require(received.events(topic: Topics.userDeleted.name, userId: id).first)
                 #expect(deleted.key == id)
-                #expect(deleted.body["type"] as? String == "user-deleted")
+                #expect(deleted.body["type"] as? String == UserDeletedEvent.typeName)
                 #expect(deleted.body["eventId"] as? String != created.body["eventId"] as? String)
 
                 // Deleting again (and deleting an id that never existed) is 404 and publishes nothing.
