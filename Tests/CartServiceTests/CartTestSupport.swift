@@ -38,7 +38,13 @@ struct Catalog: Sendable {
         let token = try await self.product.authority.accessToken(
             for: Identity(userID: MongoObjectID().hex, email: "admin@example.com", role: .admin)
         )
-        return try await self.product.client.send(method, to: peer, path: path, body: body, authorization: .bearer(token))
+        return try await self.product.client.send(
+            method,
+            to: peer,
+            path: path,
+            body: body,
+            authorization: .bearer(token)
+        )
     }
 
     /// Creates a product with `stock` units for sale; returns its id once its stock record exists.
@@ -56,7 +62,12 @@ struct Catalog: Sendable {
 
     /// Changes the product's price.
     func setPrice(_ id: String, _ price: Double) async throws {
-        let response = try await self.send(.put, to: .product, "/update/\(id)", body: .object(["price": .number(price)]))
+        let response = try await self.send(
+            .put,
+            to: .product,
+            "/update/\(id)",
+            body: .object(["price": .number(price)])
+        )
         #expect(response.status.code == 200)
     }
 

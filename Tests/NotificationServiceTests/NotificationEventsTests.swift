@@ -210,7 +210,8 @@ struct NotificationEventsTests {
         let consumer = NotificationEventsConsumer(repository: NotificationRepository(store: runtime.store))
         let user = NotificationTests.newID()
         for (topic, payload) in [
-            (Topics.userCreated.name, ""), (Topics.userCreated.name, "not json"), (Topics.userCreated.name, "[]"), (Topics.userDeleted.name, "{}"),
+            (Topics.userCreated.name, ""), (Topics.userCreated.name, "not json"), (Topics.userCreated.name, "[]"),
+            (Topics.userDeleted.name, "{}"),
             (Topics.userCreated.name, #"{"userId":42}"#), (Topics.userDeleted.name, #"{"userId":"abc"}"#),
             (Topics.paymentEvents.name, #"{"userId":"\#(user)","status":"success"}"#),  // no orderId
             (Topics.paymentEvents.name, #"{"userId":"\#(user)","orderId":"o1","status":"pending"}"#),  // unknown status

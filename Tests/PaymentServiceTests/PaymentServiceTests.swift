@@ -101,7 +101,10 @@ struct PaymentServiceTests {
     }
 
     static func consumer(_ runtime: ServiceRuntime, into received: Received) throws -> KafkaBusConsumer {
-        try runtime.makeConsumer(groupID: TestEnvironment.uniqueName("payment-tests"), topics: [Topics.paymentEvents.name]) {
+        try runtime.makeConsumer(
+            groupID: TestEnvironment.uniqueName("payment-tests"),
+            topics: [Topics.paymentEvents.name]
+        ) {
             message,
             _ in received.messages.withLock { $0.append(message) }
         }

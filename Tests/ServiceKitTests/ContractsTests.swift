@@ -8,7 +8,10 @@ import Testing
 @Suite
 struct ContractsTests {
     private static var repositoryRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        // Tests/ServiceKitTests/ContractsTests.swift → the repository.
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url
     }
 
     @Test("compose creates exactly the contracts' topics, with their partition counts")
@@ -18,8 +21,9 @@ struct ContractsTests {
             encoding: .utf8
         )
         let loop = try #require(compose.split(separator: "\n").first { $0.contains("for topic in ") })
-        let names = loop.split(separator: " ").drop { $0 != "in" }.dropFirst().map { $0.replacingOccurrences(of: ";", with: "") }
-            .filter { !$0.isEmpty && $0 != "do" }
+        // `for topic in a b c; do` → [a, b, c]
+        let words = loop.split(separator: " ").map { $0.replacingOccurrences(of: ";", with: "") }
+        let names = words.drop { $0 != "in" }.dropFirst().filter { !$0.isEmpty && $0 != "do" }
         #expect(names == Topics.all.map(\.name))
         let partitions = Set(Topics.all.map(\.partitions))
         #expect(partitions.count == 1, "compose creates every topic with one partition count")
@@ -35,13 +39,17 @@ struct ContractsTests {
     @Test("the original producers' payloads decode, and ours round-trip with the same wire keys")
     func originalPayloads() throws {
         let decoder = StorefrontJSON.decoder()
-        let original = #"{"orderId":"o1","userId":"u1","reservationId":"r1","amount":12.5,"method":"card","status":"failure","timestamp":"2025-01-02T03:04:05.123456789Z"}"#
+        let original =
+            #"{"orderId":"o1","userId":"u1","reservationId":"r1","amount":12.5,"method":"card","status":"failure","timestamp":"2025-01-02T03:04:05.123456789Z"}"#
         let payment = try decoder.decode(PaymentEvent.self, from: Data(original.utf8))
         #expect(payment.outcome == .failed && payment.eventId == nil && payment.amount == 12.5 && payment.key == "o1")
         let user = try decoder.decode(UserCreatedEvent.self, from: Data(#"{"email":"a@b.c","userId":"u1"}"#.utf8))
         #expect(user.userId == "u1" && user.email == "a@b.c" && user.eventId == nil)
         // A key of the wrong type is read as absent, not as an undecodable event.
-        let odd = try decoder.decode(PaymentEvent.self, from: Data(#"{"orderId":"o1","amount":"12","status":"success"}"#.utf8))
+        let odd = try decoder.decode(
+            PaymentEvent.self,
+            from: Data(#"{"orderId":"o1","amount":"12","status":"success"}"#.utf8)
+        )
         #expect(odd.amount == nil && odd.outcome == .succeeded)
 
         let ours = PaymentEvent(

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 package import ServiceKit
+import Synchronization
 
 /// One service to run on a live port for a test: which service, its own configuration overrides, and how to build its
 /// application from a runtime (the test target knows the service's `buildApplication`).
@@ -61,28 +62,43 @@ package func withLiveServices<T: Sendable>(
     let peerURLs = Dictionary(uniqueKeysWithValues: urls.map { ($0.key.urlKey, $0.value) })
     var runtimes: [StorefrontService: ServiceRuntime] = [:]
     var runs: [@Sendable () async throws -> Void] = []
+    /// A service whose run ended before the test did (it could not bind its port, say), and why.
+    let ended = Mutex<(StorefrontService, String)?>(nil)
     for live in services {
         let values = peerURLs.merging([live.service.portKey: String(ports[live.service]!)]) { $1 }
             .merging(live.overrides) { $1 }
             .merging(overrides) { $1 }
         let runtime = try await TestRuntimes.make(live.service, overrides: values)
         runtimes[live.service] = runtime
-        runs.append(try await live.build(runtime))
+        let run = try await live.build(runtime)
+        runs.append {
+            do {
+                try await run()
+                ended.withLock { $0 = $0 ?? (live.service, "stopped") }
+            } catch {
+                ended.withLock { $0 = $0 ?? (live.service, "\(error)") }
+                throw error
+            }
+        }
     }
     return try await withRunning(runs) {
         for (service, port) in ports {
             let healthy = await eventually(.seconds(60)) {
+                if ended.withLock({ $0 }) != nil { return true }
                 let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/health")
                 return (try? await HTTPClient.shared.execute(request, timeout: .seconds(5)).status.code) == 200
             }
-            guard healthy else { throw NotStarted(service: service) }
+            if let (service, reason) = ended.withLock({ $0 }) { throw NotStarted(service: service, reason: reason) }
+            guard healthy else { throw NotStarted(service: service, reason: "no answer to /health within 60 s") }
         }
         return try await body(LiveServices(runtimes: runtimes, urls: urls))
     }
 }
 
-/// A service of ``withLiveServices(_:peers:overrides:_:)`` did not answer `/health` within a minute.
+/// A service of ``withLiveServices(_:peers:overrides:_:)`` did not start: it stopped (e.g. its port was taken) or did
+/// not answer `/health` within a minute.
 package struct NotStarted: Error, CustomStringConvertible {
     package let service: StorefrontService
-    package var description: String { "\(self.service.executableName) did not answer /health within 60 s" }
+    package let reason: String
+    package var description: String { "\(self.service.executableName) did not start: \(self.reason)" }
 }

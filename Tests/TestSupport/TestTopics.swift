@@ -52,7 +52,11 @@ package enum TestTopics {
             let task = Task {
                 let control = DevBrokerControl(controlURL: try TestEnvironment.brokerControlURL())
                 for topic in Topics.all {
-                    try await control.createTopic(prefix + topic.name, partitions: topic.partitions, timeout: .seconds(120))
+                    try await control.createTopic(
+                        prefix + topic.name,
+                        partitions: topic.partitions,
+                        timeout: .seconds(120)
+                    )
                 }
             }
             creations[prefix] = task

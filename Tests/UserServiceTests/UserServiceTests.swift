@@ -579,7 +579,11 @@ struct UserServiceTests {
 
     @Test("crash between write and publish: with the broker down the event waits in the outbox, then goes out once")
     func brokerDownKeepsTheEvent() async throws {
-        try await DevBrokerProcess.with(brokers: 1, partitions: 1, topics: [Topics.userCreated.name, Topics.userDeleted.name]) {
+        try await DevBrokerProcess.with(
+            brokers: 1,
+            partitions: 1,
+            topics: [Topics.userCreated.name, Topics.userDeleted.name]
+        ) {
             broker in
             let (runtime, app) = try await Self.makeApp(["kafka.brokers": broker.bootstrap])
             let received = Received()

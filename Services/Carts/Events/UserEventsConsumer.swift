@@ -51,7 +51,10 @@ struct UserEventsConsumer: Sendable {
         if try await self.repository.createEmptyCart(userID: userID) {
             context.logger.info("cart ready for new user", metadata: ["cart.user": "\(userID)"])
         } else {
-            context.logger.info("user-created for a deleted user: no cart created", metadata: ["cart.user": "\(userID)"])
+            context.logger.info(
+                "user-created for a deleted user: no cart created",
+                metadata: ["cart.user": "\(userID)"]
+            )
         }
     }
 

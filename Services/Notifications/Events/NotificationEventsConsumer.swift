@@ -40,15 +40,21 @@ struct NotificationEventsConsumer: Sendable {
     }
 
     var userCreated: EventHandler<UserCreatedEvent> {
-        EventHandler(Topics.userCreated) { event, context in try await self.store(try NotificationEvent(event), context) }
+        EventHandler(Topics.userCreated) { event, context in
+            try await self.store(try NotificationEvent(event), context)
+        }
     }
 
     var userDeleted: EventHandler<UserDeletedEvent> {
-        EventHandler(Topics.userDeleted) { event, context in try await self.store(try NotificationEvent(event), context) }
+        EventHandler(Topics.userDeleted) { event, context in
+            try await self.store(try NotificationEvent(event), context)
+        }
     }
 
     var payments: EventHandler<PaymentEvent> {
-        EventHandler(Topics.paymentEvents) { event, context in try await self.store(try NotificationEvent(event), context) }
+        EventHandler(Topics.paymentEvents) { event, context in
+            try await self.store(try NotificationEvent(event), context)
+        }
     }
 
     /// Handles one message of any of the three topics exactly as its consumer does, and tells which notification it
@@ -59,9 +65,12 @@ struct NotificationEventsConsumer: Sendable {
     func handle(_ message: KafkaBusMessage, logger: Logger) async throws -> String? {
         let event: NotificationEvent?
         switch message.topic {
-        case Topics.userCreated.name: event = self.userCreated.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
-        case Topics.userDeleted.name: event = self.userDeleted.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
-        case Topics.paymentEvents.name: event = self.payments.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
+        case Topics.userCreated.name:
+            event = self.userCreated.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
+        case Topics.userDeleted.name:
+            event = self.userDeleted.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
+        case Topics.paymentEvents.name:
+            event = self.payments.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
         default: event = nil
         }
         guard let event else { return nil }

@@ -15,7 +15,6 @@ struct UserChanges: Sendable, Equatable {
     var isEmpty: Bool { self == UserChanges() }
 }
 
-
 /// Where accounts live: `users` in the service's database. Writes that other services must hear about also write
 /// their event to the transactional ``Outbox`` in the same transaction, and notify its relay after the commit.
 struct UserRepository: Sendable {

@@ -1,6 +1,6 @@
 import HTTPTypes
-package import ServiceKit
 import MongoStore
+package import ServiceKit
 
 /// The cart service's routes other services call (contract §2.4), on ``ServiceClient``. Unexpected answers follow
 /// ``PeerAnswer``. Thread-safe.
