@@ -1,4 +1,3 @@
-internal import CMongoC
 package import Logging
 import NIOPosix
 import ServiceLifecycle

@@ -101,7 +101,9 @@ struct OrderFlowTests {
 
     @Test("payment unreachable: retried, then failed with the stock back")
     func paymentUnreachable() async throws {
-        try await OrderStack.with(payment: .unreachable) { stack in
+        // Each attempt waits for the payment service until the client timeout: 3 s here, so three attempts fit well
+        // within the test client's own 60 s.
+        try await OrderStack.with(payment: .unreachable, overrides: ["http.client.timeout.ms": "3000"]) { stack in
             let user = try await stack.newUser()
             let product = try await stack.newProduct(price: 5, stock: 4)
             try await stack.addToCart(user, product, 4)

@@ -218,7 +218,7 @@ struct OrderStack: Sendable {
             },
             LiveService(
                 .order,
-                overrides: ["http.client.timeout.ms": "3000", "order.sweep.interval.ms": "200"].merging(overrides) {
+                overrides: ["order.sweep.interval.ms": "200"].merging(overrides) {
                     $1
                 }
             ) { runtime in

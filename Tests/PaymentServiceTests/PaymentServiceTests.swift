@@ -72,7 +72,7 @@ struct PaymentServiceTests {
     {
         let runtime = try await TestRuntimes.make(
             .payment,
-            overrides: ["order.url": orderURL, "outbox.poll.interval.ms": "200", "http.client.timeout.ms": "2000"]
+            overrides: ["order.url": orderURL, "outbox.poll.interval.ms": "200"]
                 .merging(overrides) { $1 }
         )
         return (runtime, try await buildApplication(runtime))

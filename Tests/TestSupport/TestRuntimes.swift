@@ -25,6 +25,9 @@ package enum TestRuntimes {
             "mongo.threads": "4",
             "mongo.serial.transactions": "true",
             "jwt.secret": self.jwtSecret,
+            // Calls between services in tests wait long: on a loaded machine a real peer can take seconds, and
+            // only the tests about timeouts (which set their own) care how long.
+            "http.client.timeout.ms": "30000",
         ]
         if let brokers = try? TestEnvironment.kafkaBrokers() { values["kafka.brokers"] = brokers }
         if overrides["kafka.brokers"] == nil { values["kafka.topic.prefix"] = TestTopics.currentPrefix }
