@@ -25,14 +25,14 @@ struct DevBrokerOptions: Sendable {
 
     /// The platform's topics (`Topics.all`), the extra topics without duplicates, then the topic sets, each with its
     /// partition count.
-    var topics: [TopicDescription] {
-        var topics = Topics.all.map { TopicDescription(name: $0.name, partitions: self.partitions ?? $0.partitions) }
+    var topics: [TopicDescriptor] {
+        var topics = Topics.all.map { TopicDescriptor(name: $0.name, partitions: self.partitions ?? $0.partitions) }
         for name in self.extraTopics where !topics.contains(where: { $0.name == name }) {
-            topics.append(TopicDescription(name: name, partitions: self.partitions ?? 3))
+            topics.append(TopicDescriptor(name: name, partitions: self.partitions ?? 3))
         }
         for index in 0..<self.topicSets {
             topics += Topics.all.map {
-                TopicDescription(name: Topics.setPrefix(index) + $0.name, partitions: self.partitions ?? $0.partitions)
+                TopicDescriptor(name: Topics.setPrefix(index) + $0.name, partitions: self.partitions ?? $0.partitions)
             }
         }
         return topics

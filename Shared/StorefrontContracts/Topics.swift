@@ -16,8 +16,8 @@ package enum Topics {
     package static let inventoryEvents = EventTopic<InventoryEvent>("inventory-events", partitions: 3)
 
     /// Every topic, in the order above: what the dev broker and `compose/` create.
-    package static let all: [TopicDescription] = [
-        userCreated.description, userDeleted.description, paymentEvents.description, inventoryEvents.description,
+    package static let all: [TopicDescriptor] = [
+        userCreated.descriptor, userDeleted.descriptor, paymentEvents.descriptor, inventoryEvents.descriptor,
     ]
 
     /// The prefix of the `index`th set of these topics that a dev broker creates up front (`dev-broker --topic-sets N`):

@@ -7,8 +7,8 @@ import ServiceLifecycle
 import StorefrontContracts
 
 /// Applies `payment-events` and `inventory-events` to orders. Every change is a guarded transition, so redelivery,
-/// replay from the earliest offset and late events all end in the same state; malformed events are logged and
-/// skipped; only transient store failures are thrown (the consumer retries the message in place).
+/// replay from the earliest offset and late events all end in the same state; an event without a valid order id or
+/// outcome is skipped (`UnprocessableEvent`); a transient failure is retried in place by the consumer.
 ///
 /// `payment-events` (group `order-service-payment-group`):
 /// - `success`: pending → confirmed, then the cart is cleared (best effort). For an order already `failed` or

@@ -26,11 +26,11 @@ package struct EventTopic<Event: StorefrontEvent>: Sendable {
     }
 
     /// The topic without its event type, for lists of every topic.
-    package var description: TopicDescription { TopicDescription(name: self.name, partitions: self.partitions) }
+    package var descriptor: TopicDescriptor { TopicDescriptor(name: self.name, partitions: self.partitions) }
 }
 
 /// A topic's name and partition count, whatever it carries.
-package struct TopicDescription: Sendable, Hashable, Codable {
+package struct TopicDescriptor: Sendable, Hashable, Codable {
     package let name: String
     package let partitions: Int
 
