@@ -110,6 +110,7 @@ extension KafkaBusTests {
         let elapsed = ContinuousClock.now - start
         #expect(error?.code == .unavailable)
         #expect(error?.isRetriable == true)
-        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(3), "waited \(elapsed)")
+        // The 1 s limit is the behaviour: not before it (less clock slack), and far from "never" on a busy machine.
+        #expect(elapsed >= .milliseconds(900) && elapsed < .seconds(20), "waited \(elapsed)")
     }
 }

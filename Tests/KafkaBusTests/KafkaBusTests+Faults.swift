@@ -121,7 +121,8 @@ extension KafkaBusTests {
                 tasks.cancelAll()
                 try await tasks.waitForAll()
                 let outcome = await pending.value
-                #expect(ContinuousClock.now - cancelledAt < .seconds(5), "no wait for the 30 s message timeout")
+                // Well short of the 30 s message timeout, with room for a busy machine.
+                #expect(ContinuousClock.now - cancelledAt < .seconds(20), "no wait for the 30 s message timeout")
                 guard case .failure(let error) = outcome else {
                     Issue.record("a send to a down broker succeeded")
                     return

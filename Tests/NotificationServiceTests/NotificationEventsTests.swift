@@ -172,7 +172,7 @@ struct NotificationEventsTests {
         #expect(failed.nextAttemptAt != nil)
         #expect(sender.sent(id).isEmpty)
         #expect(
-            try await eventually(.seconds(10)) {
+            try await eventually {
                 await delivery.deliverDue()
                 return try await notifications.findOne(["_id": .string(id)])?.status == .sent
             }
@@ -189,7 +189,7 @@ struct NotificationEventsTests {
         let giveUp = NotificationTests.delivery(runtime, sender: broken, maxAttempts: 2)
         let doomed = try await created("doomed")
         #expect(
-            try await eventually(.seconds(10)) {
+            try await eventually {
                 await giveUp.deliverDue()
                 let stored = try await notifications.findOne(["_id": .string(doomed)])
                 return stored?.status == .failed && stored?.nextAttemptAt == nil

@@ -76,7 +76,7 @@ struct OutboxTests {
             // The poll interval is a minute: only notify() can make this prompt.
             relay.notify()
             #expect(await eventually { received.values().count >= 1 })
-            #expect(try await eventually(.seconds(10)) { try await Self.outboxCount(runtime.store) == 0 })
+            #expect(try await eventually { try await Self.outboxCount(runtime.store) == 0 })
             try await Task.sleep(for: .seconds(1))
             let messages = received.values()
             #expect(messages.count == 1)
@@ -113,7 +113,7 @@ struct OutboxTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await relay.run() }
                 #expect(await eventually { received.values().count >= 5 })
-                #expect(try await eventually(.seconds(10)) { try await Self.outboxCount(runtime.store) == 0 })
+                #expect(try await eventually { try await Self.outboxCount(runtime.store) == 0 })
                 try await Task.sleep(for: .seconds(1))
                 group.cancelAll()
             }

@@ -601,7 +601,7 @@ struct UserServiceTests {
 
                     try await broker.setUp(broker: 1)
                     #expect(await eventually { !received.events(topic: Topics.userCreated.name, userId: id).isEmpty })
-                    #expect(try await eventually(.seconds(10)) { try await Self.outbox(runtime).count() == 0 })
+                    #expect(try await eventually { try await Self.outbox(runtime).count() == 0 })
                     try await Task.sleep(for: .seconds(1.5))
                     #expect(received.events(topic: Topics.userCreated.name, userId: id).count == 1)
                 }
