@@ -232,7 +232,7 @@ struct OrderStack: Sendable {
                 return { try await app.runService() }
             },
         ]
-        let peers = services
+        let others = services  // every service but payment, which each case adds or stands in for
         try await withRunning([{ try await producer.run() }]) {
             switch payment {
             case .real:
@@ -240,12 +240,12 @@ struct OrderStack: Sendable {
                     let app = try await PaymentService.buildApplication(runtime)
                     return { try await app.runService() }
                 }
-                try await withLiveServices(peers + [payment]) { live in
+                try await withLiveServices(others + [payment]) { live in
                     try await body(OrderStack(services: live, stub: nil, publisher: publisher))
                 }
             case .unreachable:
                 let dead = "http://127.0.0.1:\(try FreePort.find())"
-                try await withLiveServices(peers, peers: [.payment: dead]) { live in
+                try await withLiveServices(others, peers: [.payment: dead]) { live in
                     try await body(OrderStack(services: live, stub: nil, publisher: publisher))
                 }
             case .stub(let mode):
@@ -253,7 +253,7 @@ struct OrderStack: Sendable {
                 stub.mode.withLock { $0 = mode }
                 try await Application(router: stub.router()).test(.live) { peer in
                     let stubURL = "http://127.0.0.1:\(try #require(peer.port))"
-                    try await withLiveServices(peers, peers: [.payment: stubURL]) { live in
+                    try await withLiveServices(others, peers: [.payment: stubURL]) { live in
                         stub.orderClient.withLock {
                             $0 = ServiceClient(
                                 peerURLs: [.order: live.url(.order)],

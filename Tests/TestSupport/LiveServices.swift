@@ -25,7 +25,7 @@ package struct LiveService: Sendable {
 }
 
 /// Several services running together on live ports, each with its own fresh database, all on the test's topics, and
-/// each configured with every other one's URL: what ``withLiveServices(_:peers:overrides:_:)`` hands its body.
+/// each configured with every other one's URL: what ``withLiveServices(_:peers:_:)`` hands its body.
 package struct LiveServices: Sendable {
     package let runtimes: [StorefrontService: ServiceRuntime]
     package let urls: [StorefrontService: String]
@@ -48,12 +48,10 @@ package struct LiveServices: Sendable {
 ///
 /// Each service gets a free port chosen up front, so that every service knows every other's URL before any starts
 /// (the order and payment services call each other). `peers` adds URLs of peers that are not started here: a stub
-/// that misbehaves on purpose, or an address where nothing listens. `overrides` apply to every service, after the
-/// service's own.
+/// that misbehaves on purpose, or an address where nothing listens.
 package func withLiveServices<T: Sendable>(
     _ services: [LiveService],
     peers: [StorefrontService: String] = [:],
-    overrides: [String: String] = [:],
     _ body: (LiveServices) async throws -> T
 ) async throws -> T {
     var ports: [StorefrontService: Int] = [:]
@@ -67,7 +65,6 @@ package func withLiveServices<T: Sendable>(
     for live in services {
         let values = peerURLs.merging([live.service.portKey: String(ports[live.service]!)]) { $1 }
             .merging(live.overrides) { $1 }
-            .merging(overrides) { $1 }
         let runtime = try await TestRuntimes.make(live.service, overrides: values)
         runtimes[live.service] = runtime
         let run = try await live.build(runtime)
@@ -95,7 +92,7 @@ package func withLiveServices<T: Sendable>(
     }
 }
 
-/// A service of ``withLiveServices(_:peers:overrides:_:)`` did not start: it stopped (e.g. its port was taken) or did
+/// A service of ``withLiveServices(_:peers:_:)`` did not start: it stopped (e.g. its port was taken) or did
 /// not answer `/health` within a minute.
 package struct NotStarted: Error, CustomStringConvertible {
     package let service: StorefrontService

@@ -30,7 +30,7 @@ package struct EventTopic<Event: StorefrontEvent>: Sendable {
 }
 
 /// A topic's name and partition count, whatever it carries.
-package struct TopicDescriptor: Sendable, Hashable, Codable {
+package struct TopicDescriptor: Sendable, Hashable {
     package let name: String
     package let partitions: Int
 
