@@ -3,7 +3,7 @@ import KafkaBus
 import ServiceKit
 import StorefrontContracts
 
-/// Wires the notification service: its routes, the three event consumers, the delivery loop and the store.
+/// Wires the notification service: its routes, the four event consumers, the delivery loop and the store.
 /// - Parameters:
 ///   - runtime: configuration, store, peer client and Kafka factories (reads `USER_URL`, the `NOTIFICATION_*`,
 ///     `SMTP_*` and `KAFKA_*` keys through it).

@@ -2,15 +2,17 @@ import Hummingbird
 import KafkaBus
 import ServiceKit
 
-/// Wires the order service: routes, the `payment-events` and `inventory-events` consumers, the pending-order sweeper
-/// and the store's indexes.
+/// Wires the order service: routes, the producer and outbox relay of `order-events`, the `payment-events` and
+/// `inventory-events` consumers, the sweeper and, at startup, the store's indexes and outbox.
 /// - Parameter consumerGroups: the original's group ids by default; tests pass unique ones.
 func buildApplication(
     _ runtime: ServiceRuntime,
     consumerGroups: OrderEvents.Groups = .original
 ) async throws -> some ApplicationProtocol {
     let settings = try OrderSettings(runtime: runtime)
-    let repository = OrderRepository(store: runtime.store)
+    let producer = try runtime.makeProducer()
+    let relay = try runtime.makeOutboxRelay(producer: producer)
+    let repository = OrderRepository(store: runtime.store, relay: relay)
     let peers = Peers(client: runtime.client, logger: runtime.logger)
     let router = runtime.makeRouter()
     OrderController(repository: repository, peers: peers, settings: settings).addRoutes(to: router.protected)
@@ -19,13 +21,14 @@ func buildApplication(
     let sweeper = PendingOrderSweeper(
         repository: repository,
         peers: peers,
-        timeout: settings.pendingTimeout,
+        placementTimeout: settings.placementTimeout,
+        pendingTimeout: settings.pendingTimeout,
         logger: runtime.logger
     )
     let sweeps = PeriodicWorker("pending-order sweep", every: settings.sweepInterval, logger: runtime.logger) {
         try await sweeper.sweep()
     }
-    return runtime.makeApplication(router: router, services: consumers + [sweeps]) {
+    return runtime.makeApplication(router: router, services: [producer, relay] + consumers + [sweeps]) {
         try await repository.prepare()
     }
 }

@@ -14,10 +14,13 @@ package enum Topics {
     package static let paymentEvents = EventTopic<PaymentEvent>("payment-events", partitions: 3)
     /// Stock news the order service must act on: `reservation-lost` (inventory service → order).
     package static let inventoryEvents = EventTopic<InventoryEvent>("inventory-events", partitions: 3)
+    /// An order's life, one event per state it enters (order service → cart, notification).
+    package static let orderEvents = EventTopic<OrderEvent>("order-events", partitions: 3)
 
     /// Every topic, in the order above: what the dev broker and `compose/` create.
     package static let all: [TopicDescriptor] = [
         userCreated.descriptor, userDeleted.descriptor, paymentEvents.descriptor, inventoryEvents.descriptor,
+        orderEvents.descriptor,
     ]
 
     /// The prefix of the `index`th set of these topics that a dev broker creates up front (`dev-broker --topic-sets N`):

@@ -139,4 +139,50 @@ struct CartConcurrencyTests {
         )
         await runtime.store.close()
     }
+
+    @Test("checkout moves exactly the lines it read: a cart changed since is not moved; 10 concurrent checkouts, one")
+    func checkoutGuard() async throws {
+        let runtime = try await TestRuntimes.make(.cart)
+        let repository = CartRepository(store: runtime.store)
+        let (user, product, later) = (CartTests.newID(), CartTests.newID(), CartTests.newID())
+        #expect(
+            try await repository.add(userID: user, productID: product, quantity: 2, limit: 9) == .added(quantity: 2)
+        )
+        let read = try #require(try await repository.cart(userID: user))
+        // An add lands between the checkout's read and its write: the write must not happen.
+        #expect(try await repository.add(userID: user, productID: later, quantity: 1, limit: 9) == .added(quantity: 1))
+        let stale = CartTests.newID()
+        #expect(try await repository.moveLines(of: read, to: stale) == nil)
+        let unchanged = try #require(try await repository.cart(userID: user))
+        #expect(unchanged.checkouts.isEmpty && unchanged.items.count == 2)
+
+        // Read again, the same order wins every line; ten checkouts at once for other orders: exactly one.
+        let orders = (0..<10).map { _ in CartTests.newID() }
+        let outcomes = try await withThrowingTaskGroup(of: (String, CheckoutOutcome).self) { group in
+            for order in orders {
+                group.addTask { (order, try await repository.checkout(userID: user, orderID: order)) }
+            }
+            return try await group.reduce(into: [String: CheckoutOutcome]()) { $0[$1.0] = $1.1 }
+        }
+        let winners = outcomes.filter { if case .checkedOut = $0.value { true } else { false } }
+        try #require(winners.count == 1, "\(outcomes)")
+        let winner = try #require(winners.first)
+        #expect(winner.value == .checkedOut([product: 2, later: 1]))
+        for (order, outcome) in outcomes where order != winner.key {
+            #expect(outcome == .inProgress(orderID: winner.key) || outcome == .contended, "\(outcome)")
+        }
+        // A repeat for the winning order answers the same lines; the stored cart holds them apart.
+        #expect(try await repository.checkout(userID: user, orderID: winner.key) == winner.value)
+        let stored = try #require(try await repository.cart(userID: user))
+        #expect(stored.items.isEmpty && stored.checkouts.keys.sorted() == [winner.key])
+        // Released, the lines come back, added to what was put there since; released again, nothing changes.
+        #expect(
+            try await repository.add(userID: user, productID: product, quantity: 1, limit: 9) == .added(quantity: 1)
+        )
+        #expect(try await repository.releaseCheckout(userID: user, orderID: winner.key))
+        #expect(try await !repository.releaseCheckout(userID: user, orderID: winner.key))
+        let released = try #require(try await repository.cart(userID: user))
+        #expect(released.items.mapValues(\.quantity) == [product: 3, later: 1] && released.checkouts.isEmpty)
+        await runtime.store.close()
+    }
 }

@@ -117,7 +117,8 @@ enum CartTests {
             consumerGroups: .init(
                 userCreated: TestEnvironment.uniqueName("cart-created"),
                 userDeleted: TestEnvironment.uniqueName("cart-deleted")
-            )
+            ),
+            orderGroup: TestEnvironment.uniqueName("cart-orders")
         )
         return (runtime, app)
     }

@@ -1,4 +1,6 @@
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 import KafkaBus
 import MongoStore
 import ServiceKit
@@ -8,7 +10,8 @@ import Testing
 
 @testable import NotificationService
 
-/// The consumers' handler and the delivery loop, called directly, against the real store and the real user service.
+/// The consumers' handler and the delivery loop, called directly, against the real store and the real user service;
+/// and `order-events`, published to the test's topics on the real broker and consumed by the app's consumers.
 @Suite(.timeLimit(.minutes(3)))
 struct NotificationEventsTests {
     @Test("each event type gives exactly one notification with the right message and user, delivered once")
@@ -209,12 +212,18 @@ struct NotificationEventsTests {
         let runtime = try await TestRuntimes.make(.notification)
         let consumer = NotificationEventsConsumer(repository: NotificationRepository(store: runtime.store))
         let user = NotificationTests.newID()
+        let order = NotificationTests.newID()
         for (topic, payload) in [
             (Topics.userCreated.name, ""), (Topics.userCreated.name, "not json"), (Topics.userCreated.name, "[]"),
             (Topics.userDeleted.name, "{}"),
             (Topics.userCreated.name, #"{"userId":42}"#), (Topics.userDeleted.name, #"{"userId":"abc"}"#),
             (Topics.paymentEvents.name, #"{"userId":"\#(user)","status":"success"}"#),  // no orderId
             (Topics.paymentEvents.name, #"{"userId":"\#(user)","orderId":"o1","status":"pending"}"#),  // unknown status
+            (Topics.orderEvents.name, #"{"type":"order-shipped","userId":"\#(user)","carrier":"UPS"}"#),  // no orderId
+            (Topics.orderEvents.name, #"{"type":"order-delivered","orderId":"o1","userId":"\#(user)"}"#),  // not 24-hex
+            (Topics.orderEvents.name, #"{"type":"order-shipped","orderId":"\#(order)","userId":"abc"}"#),  // bad userId
+            (Topics.orderEvents.name, #"{"type":"order-lost","orderId":"\#(order)","userId":"\#(user)"}"#),  // unknown
+            (Topics.orderEvents.name, #"{"orderId":"\#(order)","userId":"\#(user)"}"#),  // no type
         ] {
             #expect(
                 try await consumer.handle(NotificationTests.message(topic, payload), logger: NotificationTests.logger)
@@ -223,5 +232,125 @@ struct NotificationEventsTests {
         }
         #expect(try await NotificationTests.notifications(runtime).count() == 0)
         await runtime.store.close()
+    }
+
+    @Test(
+        "order-events through the broker: order-shipped gives one notification with the carrier and tracking number, also when published again; order-delivered its own"
+    )
+    func orderShippedAndDelivered() async throws {
+        try await Self.withOrderEvents { user, publisher, notifications, sender in
+            let order = NotificationTests.newID()
+            let shipped = Self.orderEvent(.shipped, order: order, user: user.id)
+            try await publisher.publish(shipped, to: Topics.orderEvents)
+            let shippedID = "order-\(order)-order-shipped:\(user.id)"
+            #expect(
+                try await eventually { try await notifications.findOne(["_id": .string(shippedID)])?.status == .sent }
+            )
+            // The same event again, then order-delivered on the same key (same partition, so handled after it).
+            try await publisher.publish(shipped, to: Topics.orderEvents)
+            try await publisher.publish(
+                Self.orderEvent(.delivered, order: order, user: user.id),
+                to: Topics.orderEvents
+            )
+            let deliveredID = "order-\(order)-order-delivered:\(user.id)"
+            #expect(
+                try await eventually {
+                    try await notifications.findOne(["_id": .string(deliveredID)])?.status == .sent
+                }
+            )
+            #expect(try await notifications.count(["orderId": .string(order)]) == 2)
+            let expected = [
+                (
+                    shippedID, "order-shipped",
+                    "Your order #\(order) has shipped with UPS. Tracking number: 1Z999AA10123456784."
+                ),
+                (deliveredID, "order-delivered", "Your order #\(order) was delivered."),
+            ]
+            for (id, type, text) in expected {
+                let stored = try #require(try await notifications.findOne(["_id": .string(id)]))
+                #expect(stored.userId == user.id)
+                #expect(stored.orderId == order)
+                #expect(stored.type == type)
+                #expect(stored.message == text)
+                #expect(stored.status == .sent && stored.attempts == 1)
+                #expect(stored.email == user.email)  // looked up in the user service
+                #expect(sender.sent(id).map(\.body) == [text])
+            }
+            let message = try #require(try await notifications.findOne(["_id": .string(shippedID)])).message
+            #expect(message.contains("UPS") && message.contains("1Z999AA10123456784"))
+        }
+    }
+
+    @Test(
+        "order-events through the broker: placed, confirmed, failed, cancelled, refunded and rejected give no notification"
+    )
+    func orderEventsNotNotified() async throws {
+        try await Self.withOrderEvents { user, publisher, notifications, _ in
+            let order = NotificationTests.newID()
+            let skipped = OrderEvent.Kind.allCases.filter { $0 != .shipped && $0 != .delivered }
+            #expect(skipped.contains(.placed) && skipped.contains(.confirmed) && skipped.contains(.rejected))
+            for kind in skipped {
+                try await publisher.publish(Self.orderEvent(kind, order: order, user: user.id), to: Topics.orderEvents)
+            }
+            // A marker after them on the same key (same partition, so handled after them).
+            try await publisher.publish(
+                Self.orderEvent(.delivered, order: order, user: user.id),
+                to: Topics.orderEvents
+            )
+            let markerID = "order-\(order)-order-delivered:\(user.id)"
+            #expect(
+                try await eventually { try await notifications.findOne(["_id": .string(markerID)])?.status == .sent }
+            )
+            #expect(try await notifications.count(["orderId": .string(order)]) == 1)
+        }
+    }
+
+    /// An order event of `kind` for `order` of `user`, shipped by UPS with a fixed tracking number.
+    private static func orderEvent(_ kind: OrderEvent.Kind, order: String, user: String) -> OrderEvent {
+        OrderEvent(
+            kind,
+            orderId: order,
+            userId: user,
+            products: [OrderEvent.Line(productId: NotificationTests.newID(), quantity: 2, price: 4.5)],
+            total: 9,
+            status: kind == .rejected ? nil : "confirmed",
+            reason: [.failed, .rejected].contains(kind) ? "card declined" : nil,
+            carrier: [.shipped, .delivered].contains(kind) ? "UPS" : nil,
+            trackingNumber: [.shipped, .delivered].contains(kind) ? "1Z999AA10123456784" : nil
+        )
+    }
+
+    /// Runs the notification app (its consumers on unique groups and its delivery loop, with a ``RecordingSender``)
+    /// and the real user service while `body` runs; `body` gets a registered user, a publisher to the test's topics,
+    /// the notifications and the sender.
+    private static func withOrderEvents(
+        _ body:
+            @escaping @Sendable (
+                NotificationTests.RegisteredUser, EventPublisher, MongoCollection<NotificationRecord>, RecordingSender
+            ) async throws -> Void
+    ) async throws {
+        try await NotificationTests.withUserService { userURL, register in
+            let runtime = try await TestRuntimes.make(
+                .notification,
+                overrides: [
+                    "user.url": userURL, "notification.poll.interval.ms": "50", "notification.retry.base.ms": "50",
+                ]
+            )
+            let sender = RecordingSender()
+            let app = try await NotificationService.buildApplication(
+                runtime,
+                consumerGroups: NotificationTests.groups(),
+                sender: sender
+            )
+            let producer = try runtime.makeProducer()
+            let publisher = EventPublisher(producer: producer)
+            let notifications = NotificationTests.notifications(runtime)
+            try await withRunning([{ try await producer.run() }]) {
+                try await app.test(.router) { _ in
+                    try await body(try await register(), publisher, notifications, sender)
+                }
+            }
+            await runtime.store.close()
+        }
     }
 }

@@ -72,7 +72,8 @@ enum NotificationTests {
         .init(
             userCreated: TestEnvironment.uniqueName("notif-user"),
             userDeleted: TestEnvironment.uniqueName("notif-userdel"),
-            payment: TestEnvironment.uniqueName("notif-payment")
+            payment: TestEnvironment.uniqueName("notif-payment"),
+            orders: TestEnvironment.uniqueName("notif-order")
         )
     }
 

@@ -95,7 +95,9 @@ struct OrderFlowTests {
                 }
             )
             #expect(try await stack.orderStatus(orderID) == "failed")
-            #expect(try await stack.cartLines(user) == 1)  // the cart stays for another try
+            // order-failed gives the checked-out lines back to the cart, for another try.
+            #expect(try await eventually { try await stack.cartQuantities(user) == [product: 3] })
+            #expect(try await stack.checkouts(user).isEmpty)
         }
     }
 
@@ -159,7 +161,7 @@ struct OrderFlowTests {
         }
     }
 
-    @Test("a line added while the order is pending is still in the cart after the confirmation (known defect)")
+    @Test("a line added while the order is pending is still in the cart after the confirmation; the ordered ones left")
     func lineAddedWhilePending() async throws {
         // The stub charges and holds the event back, so the order stays pending until this test sends the event.
         try await OrderStack.with(payment: .stub(.approveWithoutEvent)) { stack in
@@ -170,16 +172,15 @@ struct OrderFlowTests {
             let placed = try await stack.placeOrder(user)
             #expect(placed.status == 201 && placed.string("status") == "pending", "\(placed.text)")
             let orderID = try #require(placed.string("_id"))
+            // Checked out: held apart for the order, no longer orderable.
+            #expect(try await stack.checkouts(user) == [orderID: [ordered: 1]])
+            #expect(try await stack.cartQuantities(user).isEmpty)
             try await stack.addToCart(user, later, 2)
+            try await stack.addToCart(user, ordered, 3)  // the same product again, for the next order
             try await stack.replayPayment(orderID, status: "success")
             #expect(try await eventually { try await stack.orderStatus(orderID) == "confirmed" })
-            #expect(try await eventually { try await stack.cartQuantities(user)[ordered] == nil })
-            // Caught on every run until the checkout issue makes confirmation remove exactly the ordered lines; then
-            // this known issue stops being recorded, the test fails, and the wrapper goes.
-            let remaining = try await stack.cartQuantities(user)
-            withKnownIssue("confirmation empties the whole cart, also the lines added after checkout") {
-                #expect(remaining == [later: 2])
-            }
+            #expect(try await eventually { try await stack.checkouts(user).isEmpty })
+            #expect(try await stack.cartQuantities(user) == [later: 2, ordered: 3])
         }
     }
 
@@ -240,6 +241,8 @@ struct OrderFlowTests {
             #expect(try await stack.charges(status: "refunded") == 1)  // the charge whose event never came
             let again = try await stack.call(.post, stack.orderURL, "/order/\(orderID)/cancel", headers: owner)
             #expect(again.status == 409)
+            // order-cancelled gives the lines back to the cart.
+            #expect(try await eventually { try await stack.cartQuantities(user) == [product: 2] })
 
             // A paid order whose event never came: the sweeper finds the success payment and confirms it.
             let second = try await stack.placeOrder(user)

@@ -36,6 +36,9 @@ final class PaymentStub: Sendable {
         case unavailable
         /// 201 and a stored `success` payment, but no event (a lost publish): only the sweeper can settle the order.
         case approveWithoutEvent
+        /// No answer until ``PaymentStub/release()`` (or 60 s), then 503; nothing charged: a caller that dies while
+        /// waiting dies before the charge.
+        case hang
     }
 
     struct Payment: Sendable, Codable {
@@ -50,6 +53,8 @@ final class PaymentStub: Sendable {
     let mode = Mutex<Mode>(.approve)
     private let payments = Mutex<[Payment]>([])
     let calls = Mutex<Int>(0)
+    /// Set by ``release()``: requests held by ``Mode/hang`` answer.
+    private let released = Mutex(false)
     let orderClient = Mutex<ServiceClient?>(nil)
     let publisher: EventPublisher
 
@@ -58,6 +63,9 @@ final class PaymentStub: Sendable {
     }
 
     var all: [Payment] { self.payments.withLock { $0 } }
+
+    /// Lets held requests answer (call it before the test ends, so the stub's server can stop).
+    func release() { self.released.withLock { $0 = true } }
     func charges(status: String = "success") -> Int { self.all.filter { $0.status == status }.count }
 
     struct PayBody: Decodable {
@@ -104,6 +112,13 @@ final class PaymentStub: Sendable {
             }
             let mode = self.mode.withLock { $0 }
             if mode == .unavailable { return try Self.error(.serviceUnavailable, "processor_unavailable") }
+            if mode == .hang {
+                let deadline = ContinuousClock.now + .seconds(60)
+                while !self.released.withLock({ $0 }) && ContinuousClock.now < deadline {
+                    try? await Task.sleep(for: .milliseconds(100))
+                }
+                return try Self.error(.serviceUnavailable, "processor_unavailable")
+            }
             let body = try await request.decode(as: PayBody.self, context: context)
             if let existing = self.payments.withLock({ $0.first { $0.orderId == body.orderId } }) {
                 return try Self.json(.ok, existing)
@@ -154,6 +169,14 @@ final class PaymentStub: Sendable {
     }
 }
 
+/// The messages a test's consumer received.
+final class MessageLog: Sendable {
+    private let messages = Mutex<[KafkaBusMessage]>([])
+
+    func append(_ message: KafkaBusMessage) { self.messages.withLock { $0.append(message) } }
+    var all: [KafkaBusMessage] { self.messages.withLock { $0 } }
+}
+
 /// How a test's order service reaches payment.
 enum PaymentPeer: Sendable {
     /// The real payment service (simulated processor; `paymentInfo: "card_declined"` declines).
@@ -173,23 +196,43 @@ struct OrderStack: Sendable {
     let stub: PaymentStub?
     /// Publishes events as a producer of the test's topics would (replays, late events).
     let publisher: EventPublisher
+    /// The services the test starts and stops itself (``Separate``).
+    let separate: SeparateServices
+    /// Every `order-events` message of the test, as a consumer of the topic sees them.
+    let orderEventLog: MessageLog
 
-    var order: ServiceRuntime { self.services.runtime(.order) }
+    /// The order service's runtime (for a separate order process: one on the same database, never run).
+    var order: ServiceRuntime { self.separate.orderRuntime ?? self.services.runtime(.order) }
     var inventory: ServiceRuntime { self.services.runtime(.inventory) }
-    var cart: ServiceRuntime { self.services.runtime(.cart) }
+    var cart: ServiceRuntime { self.separate.cartRuntime ?? self.services.runtime(.cart) }
     var orderURL: String { self.services.url(.order) }
     var userURL: String { self.services.url(.user) }
     var productURL: String { self.services.url(.product) }
     var cartURL: String { self.services.url(.cart) }
 
+    /// Services a test runs apart from the others, to stop and start them again.
+    enum Separate: Sendable {
+        /// The cart service, in this process: ``withCart(_:)`` runs it (on the same port and database each time).
+        case cart
+        /// The order service's executable, in its own process: ``startOrder()`` and ``killOrder()`` (SIGKILL).
+        case orderProcess
+    }
+
     static func with(
         payment: PaymentPeer = .real,
         overrides: [String: String] = [:],
+        separate: Set<Separate> = [],
         _ body: @escaping @Sendable (OrderStack) async throws -> Void
     ) async throws {
+        let orderOverrides = ["order.sweep.interval.ms": "200"].merging(overrides) { $1 }
         let eventsRuntime = try await TestRuntimes.make(.payment)
         let producer = try eventsRuntime.makeProducer()
         let publisher = EventPublisher(producer: producer)
+        let orderEventLog = MessageLog()
+        let orderEvents = try eventsRuntime.makeConsumer(
+            groupID: TestEnvironment.uniqueName("order-tests-order-events"),
+            topics: [Topics.orderEvents.name]
+        ) { message, _ in orderEventLog.append(message) }
         let services = [
             LiveService(.inventory) { runtime in
                 let app = try await InventoryService.buildApplication(
@@ -206,22 +249,8 @@ struct OrderStack: Sendable {
                 let app = try await UserService.buildApplication(runtime)
                 return { try await app.runService() }
             },
-            LiveService(.cart) { runtime in
-                let app = try await CartService.buildApplication(
-                    runtime,
-                    consumerGroups: .init(
-                        userCreated: TestEnvironment.uniqueName("order-tests-cart-created"),
-                        userDeleted: TestEnvironment.uniqueName("order-tests-cart-deleted")
-                    )
-                )
-                return { try await app.runService() }
-            },
-            LiveService(
-                .order,
-                overrides: ["order.sweep.interval.ms": "200"].merging(overrides) {
-                    $1
-                }
-            ) { runtime in
+            SeparateServices.cart(),
+            LiveService(.order, overrides: orderOverrides) { runtime in
                 let app = try await OrderService.buildApplication(
                     runtime,
                     consumerGroups: .init(
@@ -232,28 +261,43 @@ struct OrderStack: Sendable {
                 return { try await app.runService() }
             },
         ]
-        let others = services  // every service but payment, which each case adds or stands in for
-        try await withRunning([{ try await producer.run() }]) {
+        // Every service but payment, which each case adds or stands in for, and those run separately.
+        let separated = try await SeparateServices(separate, orderOverrides: orderOverrides)
+        let others = services.filter { !separated.ports.keys.contains($0.service) }
+        let separatePeers = separated.ports.mapValues { "http://127.0.0.1:\($0)" }
+        @Sendable func stack(_ live: LiveServices, _ stub: PaymentStub?) throws -> OrderStack {
+            try separated.prepare(peers: live.urls)
+            return OrderStack(
+                services: live,
+                stub: stub,
+                publisher: publisher,
+                separate: separated,
+                orderEventLog: orderEventLog
+            )
+        }
+        try await withRunning([{ try await producer.run() }, { try await orderEvents.run() }]) {
             switch payment {
             case .real:
                 let payment = LiveService(.payment) { runtime in
                     let app = try await PaymentService.buildApplication(runtime)
                     return { try await app.runService() }
                 }
-                try await withLiveServices(others + [payment]) { live in
-                    try await body(OrderStack(services: live, stub: nil, publisher: publisher))
+                try await withLiveServices(others + [payment], peers: separatePeers) { live in
+                    try await body(try stack(live, nil))
                 }
             case .unreachable:
                 let dead = "http://127.0.0.1:\(try FreePort.find())"
-                try await withLiveServices(others, peers: [.payment: dead]) { live in
-                    try await body(OrderStack(services: live, stub: nil, publisher: publisher))
+                try await withLiveServices(others, peers: separatePeers.merging([.payment: dead]) { $1 }) { live in
+                    try await body(try stack(live, nil))
                 }
             case .stub(let mode):
                 let stub = PaymentStub(publisher: publisher)
                 stub.mode.withLock { $0 = mode }
                 try await Application(router: stub.router()).test(.live) { peer in
+                    defer { stub.release() }
                     let stubURL = "http://127.0.0.1:\(try #require(peer.port))"
-                    try await withLiveServices(others, peers: [.payment: stubURL]) { live in
+                    let peers = separatePeers.merging([.payment: stubURL]) { $1 }
+                    try await withLiveServices(others, peers: peers) { live in
                         stub.orderClient.withLock {
                             $0 = ServiceClient(
                                 peerURLs: [.order: live.url(.order)],
@@ -261,10 +305,38 @@ struct OrderStack: Sendable {
                                 tokens: ServiceTokenCache(authority: eventsRuntime.authority, service: .payment)
                             )
                         }
-                        try await body(OrderStack(services: live, stub: stub, publisher: publisher))
+                        try await body(try stack(live, stub))
                     }
                 }
             }
+        }
+        await separated.stopAll()
+    }
+
+    /// Runs `body` while the separate cart service runs (``Separate/cart``); stops it afterwards.
+    func withCart(_ body: () async throws -> Void) async throws {
+        try await withLiveServices([try self.separate.cartService()], peers: self.services.urls) { _ in try await body()
+        }
+    }
+
+    /// Starts the separate order process (``Separate/orderProcess``) and waits for its `/health`.
+    func startOrder() async throws { try await self.separate.startOrder() }
+
+    /// Kills the separate order process with SIGKILL, as a crash would.
+    func killOrder() async { await self.separate.killOrder() }
+
+    /// The order's `order-events` events, in the order of the topic (one partition per order), once at least
+    /// `count` arrived (or after the default wait).
+    func orderEvents(_ orderID: String, count: Int) async -> [OrderEvent] {
+        let events = { self.allOrderEvents.filter { $0.orderId == orderID } }
+        _ = await eventually { events().count >= count }
+        return events()
+    }
+
+    /// Every `order-events` event of the test so far.
+    var allOrderEvents: [OrderEvent] {
+        self.orderEventLog.all.compactMap {
+            try? StorefrontJSON.decoder().decode(OrderEvent.self, from: Data($0.value))
         }
     }
 
@@ -387,6 +459,17 @@ struct OrderStack: Sendable {
         return quantities
     }
 
+    /// The lines the cart service holds apart for each of the user's pending orders (order id → product → quantity),
+    /// read from its store.
+    func checkouts(_ userID: String) async throws -> [String: [String: Int]] {
+        let cart = try await self.cart.store.collection("carts", as: JSONValue.self).findOne(["_id": .string(userID)])
+        guard case .object(let checkouts)? = cart?["checkouts"] else { return [:] }
+        return checkouts.mapValues { checkout in
+            guard case .object(let items)? = checkout["items"] else { return [:] }
+            return items.compactMapValues { $0["quantity"]?.numberValue.map { Int($0) } }
+        }
+    }
+
     func cartLines(_ userID: String) async throws -> Int {
         let answer = try await self.call(.get, self.cartURL, "/user/\(userID)", headers: try await self.auth(userID))
         guard case .array(let lines)? = answer.json else { return -1 }
@@ -399,7 +482,7 @@ struct OrderStack: Sendable {
     }
 
     func stock(_ productID: String) async throws -> (available: Int, sold: Int, reserved: Int)? {
-        let response = try await self.order.client.send(.get, to: .inventory, path: "/get/\(productID)")
+        let response = try await self.inventory.client.send(.get, to: .inventory, path: "/get/\(productID)")
         guard response.status == .ok else { return nil }
         let json = try response.decode(JSONValue.self, peer: .inventory)
         return (
@@ -434,7 +517,7 @@ struct OrderStack: Sendable {
             let data = try JSONEncoder().encode(stub.all.filter { $0.orderId == orderID })
             return try JSONDecoder().decode([JSONValue].self, from: data)
         }
-        let response = try await self.order.client.send(.get, to: .payment, path: "/payments?orderId=\(orderID)")
+        let response = try await self.inventory.client.send(.get, to: .payment, path: "/payments?orderId=\(orderID)")
         guard case .array(let payments) = try response.decode(JSONValue.self, peer: .payment) else { return [] }
         return payments
     }

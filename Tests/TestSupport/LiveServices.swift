@@ -10,16 +10,20 @@ import Synchronization
 package struct LiveService: Sendable {
     package let service: StorefrontService
     package let overrides: [String: String]
+    /// The port to listen on; a free one when `nil`. Set it to start a service again where its peers expect it.
+    package let port: Int?
     /// Builds the application and returns how to run it (`{ try await app.runService() }`).
     package let build: @Sendable (ServiceRuntime) async throws -> @Sendable () async throws -> Void
 
     package init(
         _ service: StorefrontService,
         overrides: [String: String] = [:],
+        port: Int? = nil,
         build: @escaping @Sendable (ServiceRuntime) async throws -> @Sendable () async throws -> Void
     ) {
         self.service = service
         self.overrides = overrides
+        self.port = port
         self.build = build
     }
 }
@@ -55,7 +59,7 @@ package func withLiveServices<T: Sendable>(
     _ body: (LiveServices) async throws -> T
 ) async throws -> T {
     var ports: [StorefrontService: Int] = [:]
-    for live in services { ports[live.service] = try FreePort.find() }
+    for live in services { ports[live.service] = try live.port ?? FreePort.find() }
     let urls = ports.mapValues { "http://127.0.0.1:\($0)" }.merging(peers) { own, _ in own }
     let peerURLs = Dictionary(uniqueKeysWithValues: urls.map { ($0.key.urlKey, $0.value) })
     var runtimes: [StorefrontService: ServiceRuntime] = [:]

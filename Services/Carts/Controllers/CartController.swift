@@ -14,10 +14,14 @@ import StorefrontContracts
 /// | DELETE | `/delete/{userId}` | | 200 `{"message": "Cart cleared", "userId"}` |
 /// | PUT | `/user/{userId}/items/{productId}` | `{quantity}` (0 removes) | 200 `{"message", "productId", "quantity"}` |
 /// | DELETE | `/user/{userId}/items/{productId}` | | 200 `{"message": "Item removed from cart", "productId"}` |
+/// | POST | `/checkout/{userId}` | `{orderId}` (services and admins only) | 200 `{orderId, items: [{productId, quantity}]}` |
 ///
+/// `GET /user/{userId}` shows the lines that can be ordered: lines checked out for a pending order are held apart
+/// until `order-events` settles that order (``OrderEventsConsumer``).
 /// Errors use the platform envelope: 400 `invalid_id` / `validation_failed` / `bad_request`, 401, 403,
 /// 404 `cart_not_found` / `product_not_found` / `item_not_found` / `user_not_found`, 409 `insufficient_stock`,
-/// 502 `dependency_failed`, 503 `dependency_unavailable` / `cart_busy` (extreme contention; retry). Every check runs before anything is written.
+/// 409 `checkout_in_progress` (with the pending `orderId`), 502 `dependency_failed`, 503 `dependency_unavailable` /
+/// `cart_busy` (extreme contention; retry). Every check runs before anything is written.
 struct CartController: Sendable {
     let repository: CartRepository
     let products: ProductClient
@@ -35,6 +39,21 @@ struct CartController: Sendable {
         var quantity: Int?
     }
 
+    /// `POST /checkout/{userId}` body.
+    struct CheckoutRequest: Decodable {
+        var orderId: String?
+    }
+
+    /// `POST /checkout/{userId}` answer: the lines now held for the order.
+    struct CheckoutResponse: ResponseEncodable {
+        struct Line: Encodable {
+            var productId: String
+            var quantity: Int
+        }
+        var orderId: String
+        var items: [Line]
+    }
+
     /// A `{"message": …}` answer, optionally with the affected ids and quantity.
     struct MessageResponse: ResponseEncodable {
         var message: String
@@ -49,6 +68,7 @@ struct CartController: Sendable {
         group.delete("/delete/:userId", use: self.clear)
         group.put("/user/:userId/items/:productId", use: self.setQuantity)
         group.delete("/user/:userId/items/:productId", use: self.removeItem)
+        group.post("/checkout/:userId", use: self.checkout)
     }
 
     /// `POST /addtocart`: adds `quantity` of a product to the user's cart (creating the cart if needed), atomically,
@@ -177,6 +197,49 @@ struct CartController: Sendable {
         case .cartNotFound:
             throw Self.cartNotFound()
         }
+    }
+
+    /// `POST /checkout/{userId}` `{orderId}`: the order service checks the cart out for a new order. Every orderable
+    /// line moves, atomically, under the order id; lines added afterwards belong to the next order. A repeat for the
+    /// same order answers the same lines (safe to retry).
+    /// - Returns: 200 `{orderId, items: [{productId, quantity}]}`, items in product id order.
+    /// - Throws: 400 `invalid_id` / `cart_empty`, 401, 403 (not a service or an admin), 409 `checkout_in_progress`
+    ///   when the lines are already checked out for a pending order (a double submit), 503 `cart_busy`.
+    @Sendable
+    func checkout(request: Request, context: ServiceRequestContext) async throws -> CheckoutResponse {
+        let identity = try context.requireIdentity()
+        guard identity.role == .service || identity.role == .admin else { throw AuthError.forbidden }
+        let userID = try Self.objectID(context.parameters.get("userId"), name: "userId")
+        let body = try await request.decode(as: CheckoutRequest.self, context: context)
+        let orderID = try Self.objectID(body.orderId, name: "orderId")
+        switch try await self.repository.checkout(userID: userID, orderID: orderID) {
+        case .checkedOut(let items):
+            context.logger.info(
+                "cart checked out",
+                metadata: ["cart.user": "\(userID)", "order.id": "\(orderID)", "cart.lines": "\(items.count)"]
+            )
+            return CheckoutResponse(
+                orderId: orderID,
+                items: items.sorted { $0.key < $1.key }.map { .init(productId: $0.key, quantity: $0.value) }
+            )
+        case .inProgress(let pending):
+            throw Self.checkoutInProgress(orderID: pending)
+        case .empty:
+            throw APIError(.badRequest, code: "cart_empty", message: "Cart is empty or not found")
+        case .contended:
+            throw Self.contended()
+        }
+    }
+
+    /// 409 naming the pending order that holds the cart's lines.
+    static func checkoutInProgress(orderID: String) -> APIError {
+        APIError(
+            .conflict,
+            code: "checkout_in_progress",
+            message:
+                "the cart's lines are being ordered by order \(orderID); wait for it, or add items for a new order",
+            details: ["orderId": orderID]
+        )
     }
 
     /// `GET /user/{userId}` answer: a bare JSON array (the original's shape, which the order service reads).

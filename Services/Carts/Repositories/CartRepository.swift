@@ -46,7 +46,7 @@ struct CartRepository: Sendable {
             ]
         ]
         let update: MongoDocument = [
-            "$inc": [path: .int(quantity)], "$set": ["updatedAt": .int(Date().epochMilliseconds)],
+            "$inc": [path: .int(quantity), "version": 1], "$set": ["updatedAt": .int(Date().epochMilliseconds)],
         ]
         for _ in 0..<Self.attempts {
             if let cart = try await self.carts.findOneAndUpdate(filter, update, returning: .after) {
@@ -74,7 +74,8 @@ struct CartRepository: Sendable {
     /// Sets the quantity of `productID` (> 0) in the user's cart, creating the cart when the user has none.
     func setQuantity(userID: String, productID: String, quantity: Int) async throws -> CartSetOutcome {
         let update: MongoDocument = [
-            "$set": ["items.\(productID).quantity": .int(quantity), "updatedAt": .int(Date().epochMilliseconds)]
+            "$set": ["items.\(productID).quantity": .int(quantity), "updatedAt": .int(Date().epochMilliseconds)],
+            "$inc": ["version": 1],
         ]
         for _ in 0..<Self.attempts {
             if try await self.carts.findOneAndUpdate(["_id": .string(userID)], update) != nil { return .set }
@@ -94,17 +95,95 @@ struct CartRepository: Sendable {
     func removeItem(userID: String, productID: String) async throws -> CartRemoveOutcome {
         let update: MongoDocument = [
             "$unset": ["items.\(productID)": ""], "$set": ["updatedAt": .int(Date().epochMilliseconds)],
+            "$inc": ["version": 1],
         ]
         guard let before = try await self.carts.findOneAndUpdate(["_id": .string(userID)], update, returning: .before)
         else { return .cartNotFound }
         return before.items[productID] == nil ? .itemNotFound : .removed
     }
 
-    /// Empties the user's cart (the cart itself stays). Returns `false` when the user has no cart.
+    /// Empties the user's cart (the cart itself stays; lines checked out for a pending order stay with it).
+    /// Returns `false` when the user has no cart.
     func clear(userID: String) async throws -> Bool {
         let result = try await self.carts.updateOne(
             ["_id": .string(userID)],
-            ["$set": ["items": .document([:]), "updatedAt": .int(Date().epochMilliseconds)]]
+            ["$set": ["items": .document([:]), "updatedAt": .int(Date().epochMilliseconds)], "$inc": ["version": 1]]
+        )
+        return result.matchedCount > 0
+    }
+
+    // MARK: - Checkout
+
+    /// Checks the cart out for order `orderID`: moves every line from `items` into `checkouts.<orderID>` in one
+    /// update conditioned on the cart's `version`, so the lines moved are exactly the lines read, and of concurrent
+    /// checkouts of the same lines one wins. Idempotent: a repeat for the same order answers the same lines.
+    func checkout(userID: String, orderID: String) async throws -> CheckoutOutcome {
+        for _ in 0..<Self.attempts {
+            guard let cart = try await self.cart(userID: userID) else { return .empty }
+            if let taken = cart.checkouts[orderID] { return .checkedOut(taken.items.mapValues(\.quantity)) }
+            guard !cart.items.isEmpty else {
+                // The newest pending checkout is the order a double submit is about.
+                let pending = cart.checkouts.max { ($0.value.at, $0.key) < ($1.value.at, $1.key) }
+                return pending.map { .inProgress(orderID: $0.key) } ?? .empty
+            }
+            if let taken = try await self.moveLines(of: cart, to: orderID) {
+                return .checkedOut(taken.items.mapValues(\.quantity))
+            }
+            // Changed since it was read (an add, another checkout): read again.
+        }
+        return .contended
+    }
+
+    /// The checkout's one write: moves `cart`'s lines into `checkouts.<orderID>`, only if the stored cart is still at
+    /// `cart.version` (so the lines moved are exactly the lines read). Returns the checkout, or `nil` when the cart
+    /// changed since it was read (nothing was written).
+    func moveLines(of cart: Cart, to orderID: String) async throws -> Cart.Checkout? {
+        let now = Date().epochMilliseconds
+        let taken = Cart.Checkout(items: cart.items, at: now)
+        // Documents written before `version` existed have none: version 0 matches those too.
+        let sameVersion: MongoDocument =
+            cart.version == 0
+            ? ["$or": [["version": 0], ["version": ["$exists": false]]]] : ["version": .int(cart.version)]
+        let moved = try await self.carts.updateOne(
+            ["$and": [["_id": .string(cart.id)], .document(sameVersion)]],
+            [
+                "$set": [
+                    "items": .document([:]), "checkouts.\(orderID)": try MongoValue(encoding: taken),
+                    "updatedAt": .int(now),
+                ],
+                "$inc": ["version": 1],
+            ]
+        )
+        return moved.matchedCount == 1 ? taken : nil
+    }
+
+    /// `order-confirmed`: the order's checked-out lines leave the cart. Returns `false` when there was nothing to do
+    /// (already done, or no such checkout).
+    func completeCheckout(userID: String, orderID: String) async throws -> Bool {
+        let path = "checkouts.\(orderID)"
+        let result = try await self.carts.updateOne(
+            ["_id": .string(userID), path: ["$exists": true]],
+            ["$unset": [path: ""], "$set": ["updatedAt": .int(Date().epochMilliseconds)], "$inc": ["version": 1]]
+        )
+        return result.matchedCount > 0
+    }
+
+    /// `order-failed`, `order-cancelled`, `order-rejected`: the order's checked-out lines go back into the cart,
+    /// added to what the customer put there since (same product: the quantities add up). One update conditioned on
+    /// the checkout still being there, so it happens once. Returns `false` when there was nothing to do.
+    func releaseCheckout(userID: String, orderID: String) async throws -> Bool {
+        let path = "checkouts.\(orderID)"
+        guard let cart = try await self.cart(userID: userID), let taken = cart.checkouts[orderID] else { return false }
+        var increments: MongoDocument = ["version": 1]
+        for (productID, item) in taken.items.sorted(by: { $0.key < $1.key }) {
+            increments.append("items.\(productID).quantity", .int(item.quantity))
+        }
+        let result = try await self.carts.updateOne(
+            ["_id": .string(userID), path: ["$exists": true]],
+            [
+                "$unset": [path: ""], "$inc": .document(increments),
+                "$set": ["updatedAt": .int(Date().epochMilliseconds)],
+            ]
         )
         return result.matchedCount > 0
     }
@@ -116,7 +195,12 @@ struct CartRepository: Sendable {
         let now = Date().epochMilliseconds
         try await self.carts.updateOne(
             ["_id": .string(userID)],
-            ["$setOnInsert": ["items": .document([:]), "createdAt": .int(now), "updatedAt": .int(now)]],
+            [
+                "$setOnInsert": [
+                    "items": .document([:]), "checkouts": .document([:]), "version": 0, "createdAt": .int(now),
+                    "updatedAt": .int(now),
+                ]
+            ],
             upsert: true
         )
         return try await self.undoIfDeleted(userID)
@@ -175,6 +259,18 @@ enum CartAddOutcome: Sendable, Equatable {
     /// Not added: the user was deleted.
     case userDeleted
     /// Not added: other writes to the same cart kept getting in between; the caller may retry.
+    case contended
+}
+
+/// The result of ``CartRepository/checkout(userID:orderID:)``.
+enum CheckoutOutcome: Sendable, Equatable {
+    /// The lines now held for the order: product id → quantity.
+    case checkedOut([String: Int])
+    /// Nothing left to check out, and the lines were checked out for `orderID`, which is still pending.
+    case inProgress(orderID: String)
+    /// No cart, or nothing in it.
+    case empty
+    /// Other writes to the same cart kept getting in between; the caller may retry.
     case contended
 }
 

@@ -3,8 +3,8 @@ import MongoStore
 import ServiceKit
 import StorefrontContracts
 
-/// What one consumed event (`user-created`, `user-deleted` or `payment-events`, as the contracts read them) asks this
-/// service to tell a user.
+/// What one consumed event (`user-created`, `user-deleted`, `payment-events` or `order-events`, as the contracts read
+/// them) asks this service to tell a user.
 struct NotificationEvent: Sendable, Equatable {
     enum Kind: String, Sendable {
         case userCreated = "user-created"
@@ -12,6 +12,8 @@ struct NotificationEvent: Sendable, Equatable {
         case paymentSucceeded = "payment.succeeded"
         case paymentFailed = "payment.failed"
         case paymentRefunded = "payment.refunded"
+        case orderShipped = "order-shipped"
+        case orderDelivered = "order-delivered"
     }
 
     var kind: Kind
@@ -23,6 +25,9 @@ struct NotificationEvent: Sendable, Equatable {
     var orderId: String
     var email: String?
     var amount: Double?
+    /// Who carries a shipped order, and its tracking number there (`order-shipped` only).
+    var carrier: String?
+    var trackingNumber: String?
 
     /// `user-created`: a welcome.
     /// - Throws: `UnprocessableEvent` when the user id is not 24-hex.
@@ -54,6 +59,31 @@ struct NotificationEvent: Sendable, Equatable {
         self.amount = event.amount.flatMap { $0.isFinite && $0 >= 0 ? $0 : nil }
     }
 
+    /// `order-events`: shipped (with the carrier and tracking number) or delivered. The order's other events tell the
+    /// customer nothing here: payments are told from `payment-events`, and `order-rejected` was answered to the request
+    /// as an error.
+    /// - Returns: `nil` for an event of a kind that is not notified (`order-placed`, `-confirmed`, `-failed`,
+    ///   `-cancelled`, `-refunded`, `-rejected`).
+    /// - Throws: `UnprocessableEvent` naming what is wrong (no or an unknown type, no 24-hex orderId or userId).
+    init?(_ event: OrderEvent) throws {
+        let kind: Kind
+        switch event.kind {
+        case .shipped: kind = .orderShipped
+        case .delivered: kind = .orderDelivered
+        case .placed, .confirmed, .failed, .cancelled, .refunded, .rejected: return nil
+        case nil:
+            throw UnprocessableEvent(event.type.map { "unknown order event type '\($0)'" } ?? "no order event type")
+        }
+        guard let order = event.orderId.flatMap(MongoObjectID.init) else {
+            throw UnprocessableEvent("no 24-hex orderId")
+        }
+        try self.init(kind, eventId: event.eventId, userId: event.userId, orderId: order.hex, email: nil)
+        if kind == .orderShipped {
+            self.carrier = Self.label(event.carrier)
+            self.trackingNumber = Self.label(event.trackingNumber)
+        }
+    }
+
     private init(_ kind: Kind, eventId: String?, userId: String?, orderId: String, email: String?) throws {
         guard let userId, MongoObjectID(userId) != nil else { throw UnprocessableEvent("no 24-hex userId") }
         self.kind = kind
@@ -65,6 +95,16 @@ struct NotificationEvent: Sendable, Equatable {
         self.orderId = orderId
         self.email = email.flatMap { $0.contains("@") ? $0.trimmingCharacters(in: .whitespaces) : nil }
         self.amount = nil
+        self.carrier = nil
+        self.trackingNumber = nil
+    }
+
+    /// `value` trimmed, when it is fit to show in a message: not empty, one line, at most 200 bytes.
+    private static func label(_ value: String?) -> String? {
+        guard let trimmed = value?.trimmingCharacters(in: .whitespacesAndNewlines), !trimmed.isEmpty,
+            trimmed.utf8.count <= 200, trimmed.rangeOfCharacter(from: .controlCharacters) == nil
+        else { return nil }
+        return trimmed
     }
 
     /// What the notification says.
@@ -85,6 +125,12 @@ struct NotificationEvent: Sendable, Equatable {
         case .paymentRefunded:
             let what = money.map { "Your refund of \($0)" } ?? "Your refund"
             return "\(what) for order #\(self.orderId) has been issued."
+        case .orderShipped:
+            let carrier = self.carrier.map { " with \($0)" } ?? ""
+            let tracking = self.trackingNumber.map { " Tracking number: \($0)." } ?? ""
+            return "Your order #\(self.orderId) has shipped\(carrier).\(tracking)"
+        case .orderDelivered:
+            return "Your order #\(self.orderId) was delivered."
         }
     }
 }

@@ -5,8 +5,10 @@ import MongoStore
 import ServiceKit
 import StorefrontContracts
 
-/// Turns `user-created`, `user-deleted` and `payment-events` into stored `PENDING` notifications, one per event and
-/// user (contract §4 "notification generic handler", with §9.26 and §9.35 fixed).
+/// Turns `user-created`, `user-deleted`, `payment-events` and the `order-shipped` and `order-delivered` events of
+/// `order-events` into stored `PENDING` notifications, one per event and user (contract §4 "notification generic
+/// handler", with §9.26 and §9.35 fixed). The order's other events are skipped without storing anything: they are not
+/// news to the customer (see `NotificationEvent.init(_:)` for `OrderEvent`).
 ///
 /// Idempotent: the notification's `_id` is `"<eventId>:<userId>"`, so a redelivered or replayed event inserts nothing
 /// new (and, since delivery is driven by the stored status, sends nothing twice). Events without an `eventId` (older
@@ -20,22 +22,30 @@ struct NotificationEventsConsumer: Sendable {
         var userCreated: String
         var userDeleted: String
         var payment: String
+        var orders: String
 
-        /// The original's group ids (contract §4), so committed offsets can be taken over.
+        /// The original's group ids (contract §4), so committed offsets can be taken over, and one named after them
+        /// for `order-events`, which the original did not have.
         static var original: Groups {
-            Groups(userCreated: "notif-user-group", userDeleted: "notif-userdel-group", payment: "notif-payment-group")
+            Groups(
+                userCreated: "notif-user-group",
+                userDeleted: "notif-userdel-group",
+                payment: "notif-payment-group",
+                orders: "notif-order-group"
+            )
         }
     }
 
     let repository: NotificationRepository
 
-    /// One consumer per topic and group, as the original had.
+    /// One consumer per topic and group, as the original had (plus `order-events`'s).
     /// - Throws: `KafkaBusError` `.configuration`.
     func makeConsumers(runtime: ServiceRuntime, groups: Groups) throws -> [KafkaBusConsumer] {
         [
             try runtime.makeConsumer(groupID: groups.userCreated, handler: self.userCreated),
             try runtime.makeConsumer(groupID: groups.userDeleted, handler: self.userDeleted),
             try runtime.makeConsumer(groupID: groups.payment, handler: self.payments),
+            try runtime.makeConsumer(groupID: groups.orders, handler: self.orders),
         ]
     }
 
@@ -57,7 +67,18 @@ struct NotificationEventsConsumer: Sendable {
         }
     }
 
-    /// Handles one message of any of the three topics exactly as its consumer does, and tells which notification it
+    /// `order-shipped` and `order-delivered`; the order's other events are skipped and store nothing.
+    var orders: EventHandler<OrderEvent> {
+        EventHandler(Topics.orderEvents) { event, context in
+            guard let notification = try NotificationEvent(event) else {
+                context.logger.debug("order event not notified", metadata: ["event.type": "\(event.type ?? "")"])
+                return
+            }
+            try await self.store(notification, context)
+        }
+    }
+
+    /// Handles one message of any of the four topics exactly as its consumer does, and tells which notification it
     /// stored: for tests.
     /// - Returns: the stored notification's key, or `nil` when the event was skipped.
     /// - Throws: only transient store errors.
@@ -71,6 +92,8 @@ struct NotificationEventsConsumer: Sendable {
             event = self.userDeleted.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
         case Topics.paymentEvents.name:
             event = self.payments.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
+        case Topics.orderEvents.name:
+            event = self.orders.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
         default: event = nil
         }
         guard let event else { return nil }

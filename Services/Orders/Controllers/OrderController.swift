@@ -16,12 +16,16 @@ import StorefrontContracts
 /// | GET | `/order/{id}` | owner, admin, service | 200 order |
 /// | GET | `/order/user/{userId}` | owner, admin, service | 200 `[order]`, newest first (`[]` when none) |
 /// | POST | `/order/{id}/cancel` | owner, admin | 200 order (`cancelled`, or `refunded` for a confirmed one) |
+/// | POST | `/order/{id}/ship` | admin | 200 order (`shipped`, with `carrier`, `trackingNumber`) |
+/// | POST | `/order/{id}/deliver` | admin | 200 order (`delivered`) |
 ///
 /// Order JSON (the original's keys and order): `{_id, userId, products: [{productId, quantity, price}], address,
-/// status, createdAt, total, reservationId}`, plus `failureReason` on a failed order.
+/// status, createdAt, total, reservationId}`, plus `failureReason` on a failed order and `carrier`, `trackingNumber`,
+/// `shippedAt`, `deliveredAt` once shipped.
 /// Errors: 400 `validation_failed` / `invalid_id` / `bad_request` / `cart_empty` / `product_unavailable`, 401, 403,
-/// 404 `not_found` / `user_not_found`, 409 `insufficient_stock` / `invalid_state` / `idempotency_key_in_progress`,
-/// 422 `idempotency_key_reused`, 502 `dependency_failed`, 503 when a peer or the store is unavailable.
+/// 404 `not_found` / `user_not_found`, 409 `insufficient_stock` / `invalid_state` / `checkout_in_progress` (with the
+/// pending `orderId`) / `idempotency_key_in_progress`, 422 `idempotency_key_reused`, 502 `dependency_failed` (a peer
+/// answered outside its contract), 503 `dependency_unavailable` when a peer or the store is down or slow.
 struct OrderController: Sendable {
     let repository: OrderRepository
     let peers: Peers
@@ -45,6 +49,10 @@ struct OrderController: Sendable {
         var total: Double
         var reservationId: String
         var failureReason: String?
+        var carrier: String?
+        var trackingNumber: String?
+        var shippedAt: Date?
+        var deliveredAt: Date?
 
         init(_ order: Order) {
             self._id = order.id.hex
@@ -56,6 +64,10 @@ struct OrderController: Sendable {
             self.total = order.total
             self.reservationId = order.reservationId
             self.failureReason = order.status == .failed ? order.failureReason : nil
+            self.carrier = order.carrier
+            self.trackingNumber = order.trackingNumber
+            self.shippedAt = order.shippedAtMs.map { Date(timeIntervalSince1970: Double($0) / 1000) }
+            self.deliveredAt = order.deliveredAtMs.map { Date(timeIntervalSince1970: Double($0) / 1000) }
         }
     }
 
@@ -64,6 +76,8 @@ struct OrderController: Sendable {
         group.get("/order/user/:userId", use: self.listForUser)
         group.get("/order/:id", use: self.get)
         group.post("/order/:id/cancel", use: self.cancel)
+        group.post("/order/:id/ship", use: self.ship)
+        group.post("/order/:id/deliver", use: self.deliver)
     }
 
     static let idempotencyHeader = HTTPField.Name("Idempotency-Key")!
@@ -99,54 +113,67 @@ struct OrderController: Sendable {
                 as: UTF8.self
             )
         )
-        let claim = try await self.repository.claim(
+        var owner: String
+        switch try await self.repository.claim(
             id: keyID,
             hash: fingerprint,
             ttlMillis: self.settings.idempotencyTTL,
-            staleMillis: self.settings.idempotencyStaleMillis
-        )
-        switch claim {
+            staleMillis: self.settings.placementTimeoutMillis
+        ) {
+        case .claimed(let claimed):
+            owner = claimed
         case .mismatch:
             throw APIError.unprocessable(
                 "this Idempotency-Key was used with a different request",
                 code: "idempotency_key_reused"
             )
-        case .inProgress:
-            throw APIError.conflict(
-                "a request with this Idempotency-Key is still being processed; retry later",
-                code: "idempotency_key_in_progress"
-            )
-        case .abandoned(let orderID):
-            guard let order = try await self.repository.find(orderID) else {
-                throw APIError.conflict(
-                    "a request with this Idempotency-Key is still being processed; retry later",
-                    code: "idempotency_key_in_progress"
-                )
-            }
-            let body = String(decoding: try StorefrontJSON.encoder().encode(OrderResponse(order)), as: UTF8.self)
-            return Self.jsonResponse(status: 201, body: body, replayed: true)
         case .replay(let status, let body):
             context.logger.info("idempotent replay of POST /order")
             return Self.jsonResponse(status: status, body: body, replayed: true)
-        case .claimed(let owner):
-            let placed: Placed
-            do {
-                placed = try await self.place(
-                    userID: userID,
-                    address: address,
-                    paymentInfo: paymentInfo,
-                    context: context
-                ) { orderID in
-                    try await self.repository.attach(key: keyID, owner: owner, orderID: orderID)
-                }
-            } catch {
-                // Nothing was created (every failure after the order is stored still answers 201): free the key.
-                try? await self.repository.release(key: keyID, owner: owner)
-                throw error
+        case .inProgress(let record):
+            // The first request chose an order: once stored, the order is the answer, whatever became of that
+            // request (a crash, or still charging). Before, the request may have died; after the placement time
+            // limit, its placement is rejected (checkout and stock released) and this request starts again.
+            guard let orderID = record.orderId else { throw Self.keyInProgress }
+            if let order = try await self.repository.find(orderID) { return try Self.replay(order) }
+            guard record.createdAt <= Date().epochMilliseconds - self.settings.placementTimeoutMillis else {
+                throw Self.keyInProgress
             }
-            try? await self.repository.complete(key: keyID, owner: owner, status: 201, body: placed.body)
-            return placed.response
+            await self.reject(orderID: orderID, userID: userID, reason: "the request placing it stopped")
+            if let order = try await self.repository.find(orderID) { return try Self.replay(order) }
+            guard let taken = try await self.repository.takeOver(record, ttlMillis: self.settings.idempotencyTTL)
+            else { throw Self.keyInProgress }
+            context.logger.info("Idempotency-Key taken over from a request that stopped before placing its order")
+            owner = taken
         }
+        let placed: Placed
+        do {
+            placed = try await self.place(
+                userID: userID,
+                address: address,
+                paymentInfo: paymentInfo,
+                context: context
+            ) { orderID in
+                try await self.repository.attach(key: keyID, owner: owner, orderID: orderID)
+            }
+        } catch {
+            // Nothing was created (every failure after the order is stored still answers 201): free the key.
+            try? await self.repository.release(key: keyID, owner: owner)
+            throw error
+        }
+        try? await self.repository.complete(key: keyID, owner: owner, status: 201, body: placed.body)
+        return placed.response
+    }
+
+    static let keyInProgress = APIError.conflict(
+        "a request with this Idempotency-Key is still being processed; retry later",
+        code: "idempotency_key_in_progress"
+    )
+
+    /// The order as the answer to a repeated request.
+    static func replay(_ order: Order) throws -> Response {
+        let body = String(decoding: try StorefrontJSON.encoder().encode(OrderResponse(order)), as: UTF8.self)
+        return Self.jsonResponse(status: 201, body: body, replayed: true)
     }
 
     struct Placed {
@@ -154,8 +181,12 @@ struct OrderController: Sendable {
         var response: Response { OrderController.jsonResponse(status: 201, body: self.body, replayed: false) }
     }
 
-    /// The placement itself: every check first, then reserve under the order's id, store the order, pay.
-    /// Throws only before the order is stored; from then on every outcome is an order in a defined state (201).
+    /// The placement itself. The order id is chosen first and recorded as a placement; the cart is checked out under
+    /// it (so a second `POST /order` for the same lines gets 409 `checkout_in_progress`); then prices, the stock
+    /// reservation, and the order stored with its `order-placed` event in the transaction that ends the placement;
+    /// then the charge. A failure before the order is stored rejects the placement (`order-rejected`: the cart gets
+    /// its lines back) and is answered as an error; from the stored order on, every outcome is an order in a defined
+    /// state (201).
     private func place(
         userID: String,
         address: String,
@@ -166,80 +197,82 @@ struct OrderController: Sendable {
         guard try await self.peers.users.exists(userID) else {
             throw APIError(.notFound, code: "user_not_found", message: "user not found")
         }
-        let cart = try await self.peers.carts.lines(of: userID)
-        guard !cart.isEmpty else {
-            throw APIError(.badRequest, code: "cart_empty", message: "Cart is empty or not found")
-        }
-        // Current prices, in parallel; merge repeated products.
-        var quantities: [String: Int] = [:]
-        var order: [String] = []
-        for line in cart {
-            if quantities[line.productId] == nil { order.append(line.productId) }
-            quantities[line.productId, default: 0] += line.quantity
-        }
-        let peers = self.peers
-        let prices = try await withThrowingTaskGroup(of: (String, Double?).self) { group in
-            for productID in order { group.addTask { (productID, try await peers.products.price(productID)) } }
-            return try await group.reduce(into: [String: Double]()) { $0[$1.0] = $1.1 }
-        }
-        var lines: [OrderLine] = []
-        var totalCents: Int64 = 0
-        for productID in order {
-            guard let price = prices[productID], price > 0 else {
-                throw APIError(
-                    .badRequest,
-                    code: "product_unavailable",
-                    message: "product \(productID) is no longer for sale"
-                )
-            }
-            let quantity = quantities[productID]!
-            let cents = Int64((price * 100).rounded())
-            totalCents += cents * Int64(quantity)
-            lines.append(OrderLine(productId: productID, quantity: quantity, price: Double(cents) / 100))
-        }
-
         let orderID = MongoObjectID()
         try await orderChosen(orderID.hex)
         var logger = context.logger
         logger[metadataKey: "order.id"] = "\(orderID.hex)"
-        let reservationID: String
-        switch try await self.peers.inventory.reserve(
-            orderID: orderID.hex,
-            items: lines.map { .init(productId: $0.productId, quantity: $0.quantity) }
-        ) {
-        case .insufficient(let message):
-            throw APIError.conflict(message, code: "insufficient_stock")
-        case .reserved(let id):
-            reservationID = id
-        }
-        let now = Date()
-        let millis = now.epochMilliseconds
-        var stored = Order(
-            id: orderID,
-            userId: userID,
-            products: lines,
-            address: address,
-            status: .pending,
-            createdAt: Date(timeIntervalSince1970: Double(millis) / 1000),
-            total: Double(totalCents) / 100,
-            reservationId: reservationID,
-            totalCents: totalCents,
-            createdAtMs: millis,
-            updatedAt: millis
-        )
+        try await self.repository.beginPlacement(orderID: orderID.hex, userID: userID)
+
+        let cart: [CartClient.Line]
         do {
-            try await self.repository.insert(stored)
+            switch try await self.peers.carts.checkout(userID: userID, orderID: orderID.hex) {
+            case .checkedOut(let lines):
+                cart = lines
+            case .empty:
+                try? await self.repository.forgetPlacement(orderID: orderID.hex)
+                throw APIError(.badRequest, code: "cart_empty", message: "Cart is empty or not found")
+            case .inProgress(let pending):
+                try? await self.repository.forgetPlacement(orderID: orderID.hex)
+                throw APIError(
+                    .conflict,
+                    code: "checkout_in_progress",
+                    message: "the cart's lines are already being ordered by order \(pending)",
+                    details: ["orderId": pending]
+                )
+            }
+        } catch let error as APIError {
+            throw error
         } catch {
-            await self.peers.withdrawReservationLater(reservationID)
+            // The checkout may or may not have happened: reject, which releases it if it did.
+            await self.reject(orderID: orderID.hex, userID: userID, reason: "cart service unavailable")
             throw error
         }
-        logger.info("order stored; charging", metadata: ["reservation.id": "\(reservationID)"])
+
+        var reservationID: String?
+        let stored: Order
+        do {
+            let (lines, totalCents) = try await self.priced(cart)
+            switch try await self.peers.inventory.reserve(
+                orderID: orderID.hex,
+                items: lines.map { .init(productId: $0.productId, quantity: $0.quantity) }
+            ) {
+            case .insufficient(let message):
+                throw APIError.conflict(message, code: "insufficient_stock")
+            case .reserved(let id):
+                reservationID = id
+            }
+            try await self.repository.recordReservation(orderID: orderID.hex, reservationID: reservationID ?? "")
+            let millis = Date().epochMilliseconds
+            stored = Order(
+                id: orderID,
+                userId: userID,
+                products: lines,
+                address: address,
+                status: .pending,
+                createdAt: Date(timeIntervalSince1970: Double(millis) / 1000),
+                total: Double(totalCents) / 100,
+                reservationId: reservationID ?? "",
+                totalCents: totalCents,
+                createdAtMs: millis,
+                updatedAt: millis
+            )
+            try await self.repository.place(stored)
+        } catch is OrderRepository.PlacementLost {
+            // Too slow: the sweeper rejected the placement (the checkout is released) before the order was stored.
+            if let reservationID { await self.peers.withdrawReservationLater(reservationID) }
+            throw APIError.unavailable("placing the order took too long; try again", code: "order_timeout")
+        } catch {
+            let reason = (error as? APIError)?.message ?? "a dependency was unavailable"
+            await self.reject(orderID: orderID.hex, userID: userID, reason: reason, reservationID: reservationID)
+            throw error
+        }
+        logger.info("order stored; charging", metadata: ["reservation.id": "\(stored.reservationId)"])
 
         let outcome = await self.peers.pay(
             .init(
                 orderId: orderID.hex,
                 userId: userID,
-                reservationId: reservationID,
+                reservationId: stored.reservationId,
                 amount: stored.total,
                 paymentInfo: paymentInfo
             ),
@@ -257,12 +290,53 @@ struct OrderController: Sendable {
             }
             logger.warning("order failed at payment", metadata: ["reason": "\(reason)"])
             if (try? await self.repository.transition(orderID, from: [.pending], to: .failed, reason: why)) != nil {
-                await self.peers.withdrawReservationLater(reservationID)
+                await self.peers.withdrawReservationLater(stored.reservationId)
             }
         }
-        if let current = try? await self.repository.find(orderID.hex) { stored = current }
-        let body = String(decoding: try StorefrontJSON.encoder().encode(OrderResponse(stored)), as: UTF8.self)
+        let current = (try? await self.repository.find(orderID.hex)) ?? stored
+        let body = String(decoding: try StorefrontJSON.encoder().encode(OrderResponse(current)), as: UTF8.self)
         return Placed(body: body)
+    }
+
+    /// The checked-out lines at the product service's current prices (asked in parallel), and the total in cents.
+    /// - Throws: 400 `product_unavailable` for a product no longer for sale.
+    private func priced(_ cart: [CartClient.Line]) async throws -> ([OrderLine], Int64) {
+        let peers = self.peers
+        let prices = try await withThrowingTaskGroup(of: (String, Double?).self) { group in
+            for line in cart { group.addTask { (line.productId, try await peers.products.price(line.productId)) } }
+            return try await group.reduce(into: [String: Double]()) { $0[$1.0] = $1.1 }
+        }
+        var lines: [OrderLine] = []
+        var totalCents: Int64 = 0
+        for line in cart {
+            guard let price = prices[line.productId], price > 0 else {
+                throw APIError(
+                    .badRequest,
+                    code: "product_unavailable",
+                    message: "product \(line.productId) is no longer for sale"
+                )
+            }
+            let cents = Int64((price * 100).rounded())
+            totalCents += cents * Int64(line.quantity)
+            lines.append(OrderLine(productId: line.productId, quantity: line.quantity, price: Double(cents) / 100))
+        }
+        return (lines, totalCents)
+    }
+
+    /// Ends a placement without an order (``OrderRepository/reject(orderID:userID:reason:)``) and withdraws its stock
+    /// reservation. Best effort: what fails here is done by the sweeper once the placement is old enough.
+    private func reject(orderID: String, userID: String, reason: String, reservationID: String? = nil) async {
+        do {
+            let placement = try await self.repository.reject(orderID: orderID, userID: userID, reason: reason)
+            if let reservation = reservationID ?? placement?.reservationId {
+                await self.peers.withdrawReservationLater(reservation)
+            }
+        } catch {
+            self.peers.logger.warning(
+                "placement not rejected now; the sweeper will",
+                metadata: ["order.id": "\(orderID)", "error": "\(error)"]
+            )
+        }
     }
 
     // MARK: GET
@@ -338,6 +412,79 @@ struct OrderController: Sendable {
             "the order is \(order.status.rawValue) and can no longer be cancelled",
             code: "invalid_state"
         )
+    }
+
+    // MARK: POST /order/{id}/ship, /deliver
+
+    struct ShipRequest: Decodable {
+        var carrier: String?
+        var trackingNumber: String?
+    }
+
+    /// confirmed → `shipped` with the carrier and tracking number (`order-shipped`; the customer is notified). A repeat
+    /// with the same details answers the shipped order; 409 `invalid_state` from any other state.
+    @Sendable
+    func ship(request: Request, context: ServiceRequestContext) async throws -> OrderResponse {
+        _ = try context.requireRole(.admin)
+        let id = try Self.objectID(context.parameters.get("id"), name: "order id")
+        let body = try await request.decode(as: ShipRequest.self, context: context)
+        let carrier = try Self.shippingField(body.carrier, name: "carrier")
+        let tracking = try Self.shippingField(body.trackingNumber, name: "trackingNumber")
+        guard let objectID = MongoObjectID(id), let order = try await self.repository.find(id) else {
+            throw APIError.notFound("order")
+        }
+        let details: MongoDocument = [
+            "carrier": .string(carrier), "trackingNumber": .string(tracking),
+            "shippedAtMs": .int(Date().epochMilliseconds),
+        ]
+        if let shipped = try await self.repository.transition(objectID, from: [.confirmed], to: .shipped, set: details)
+        {
+            context.logger.info("order shipped", metadata: ["order.id": "\(id)", "carrier": "\(carrier)"])
+            return OrderResponse(shipped)
+        }
+        let current = try await self.repository.find(id) ?? order
+        if current.status == .shipped, current.carrier == carrier, current.trackingNumber == tracking {
+            return OrderResponse(current)
+        }
+        throw APIError.conflict("the order is \(current.status.rawValue) and cannot be shipped", code: "invalid_state")
+    }
+
+    /// shipped → `delivered` (`order-delivered`; the customer is notified). A repeat answers the delivered order; 409
+    /// `invalid_state` from any other state.
+    @Sendable
+    func deliver(request: Request, context: ServiceRequestContext) async throws -> OrderResponse {
+        _ = try context.requireRole(.admin)
+        let id = try Self.objectID(context.parameters.get("id"), name: "order id")
+        guard let objectID = MongoObjectID(id), let order = try await self.repository.find(id) else {
+            throw APIError.notFound("order")
+        }
+        let details: MongoDocument = ["deliveredAtMs": .int(Date().epochMilliseconds)]
+        if let delivered = try await self.repository.transition(
+            objectID,
+            from: [.shipped],
+            to: .delivered,
+            set: details
+        ) {
+            context.logger.info("order delivered", metadata: ["order.id": "\(id)"])
+            return OrderResponse(delivered)
+        }
+        let current = try await self.repository.find(id) ?? order
+        guard current.status == .delivered else {
+            throw APIError.conflict(
+                "the order is \(current.status.rawValue) and cannot be delivered",
+                code: "invalid_state"
+            )
+        }
+        return OrderResponse(current)
+    }
+
+    /// A carrier or tracking number: 1 to 200 characters after trimming; 400 `validation_failed` otherwise.
+    static func shippingField(_ value: String?, name: String) throws -> String {
+        let text = (value ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty, text.utf8.count <= 200 else {
+            throw APIError.validation("\(name) is required (at most 200 characters)")
+        }
+        return text
     }
 
     // MARK: -

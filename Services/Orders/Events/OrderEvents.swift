@@ -11,7 +11,7 @@ import StorefrontContracts
 /// outcome is skipped (`UnprocessableEvent`); a transient failure is retried in place by the consumer.
 ///
 /// `payment-events` (group `order-service-payment-group`):
-/// - `success`: pending → confirmed, then the cart is cleared (best effort). For an order already `failed` or
+/// - `success`: pending → confirmed (its `order-confirmed` takes the ordered lines out of the cart). For an order already `failed` or
 ///   `cancelled` (payment outcome unknown at the time, or cancelled while paying) the reservation is withdrawn (so
 ///   inventory sells nothing for it, or puts back what it sold) and the charge is refunded.
 /// - `failed` / `failure` (the original's word): pending → failed.
@@ -60,9 +60,8 @@ struct OrderEvents: Sendable {
         logger[metadataKey: "event.id"] = "\(event.eventId ?? "-")"
         switch outcome {
         case .succeeded:
-            if let order = try await self.repository.transition(id, from: [.pending], to: .confirmed) {
-                logger.info("order confirmed")
-                await self.peers.clearCart(order.userId)
+            if try await self.repository.transition(id, from: [.pending], to: .confirmed) != nil {
+                logger.info("order confirmed")  // its order-confirmed event takes the lines out of the cart
                 return
             }
             guard let order = try await self.repository.find(orderID) else {

@@ -1,11 +1,25 @@
 import Foundation
 import MongoStore
+import StorefrontContracts
 
-/// The order states. `pending → confirmed | failed | cancelled`, `confirmed → refunded | failed` (stock lost after
-/// payment; refunded), `cancelled → refunded`. Every transition is a conditional update on `status`, so a late or
-/// replayed event never moves a final state backwards.
+/// The order states. `pending → confirmed | failed | cancelled`, `confirmed → shipped | refunded | failed` (stock lost
+/// after payment; refunded), `shipped → delivered`, `cancelled → refunded`. Every transition is a conditional update
+/// on `status`, so a late or replayed event never moves a state backwards, and each state is entered at most once.
 enum OrderStatus: String, Codable, Sendable, CaseIterable {
-    case pending, confirmed, failed, cancelled, refunded
+    case pending, confirmed, failed, cancelled, refunded, shipped, delivered
+
+    /// The `order-events` type that announces entering this state.
+    var event: OrderEvent.Kind {
+        switch self {
+        case .pending: .placed
+        case .confirmed: .confirmed
+        case .failed: .failed
+        case .cancelled: .cancelled
+        case .refunded: .refunded
+        case .shipped: .shipped
+        case .delivered: .delivered
+        }
+    }
 }
 
 /// One line of an order: the product, how many, and the unit price the product service gave when it was placed.
@@ -32,11 +46,49 @@ struct Order: Codable, Sendable, Equatable {
     var createdAtMs: Int64
     var updatedAt: Int64
     var failureReason: String?
+    /// Set when it ships (`POST /order/{id}/ship`).
+    var carrier: String?
+    var trackingNumber: String?
+    /// Epoch milliseconds of shipping and delivery.
+    var shippedAtMs: Int64?
+    var deliveredAtMs: Int64?
 
     enum CodingKeys: String, CodingKey {
         case id = "_id"
         case userId, products, address, status, createdAt, total, reservationId, totalCents, createdAtMs, updatedAt
-        case failureReason
+        case failureReason, carrier, trackingNumber, shippedAtMs, deliveredAtMs
+    }
+
+    /// The `order-events` event announcing that the order entered its current status.
+    var event: OrderEvent {
+        OrderEvent(
+            self.status.event,
+            orderId: self.id.hex,
+            userId: self.userId,
+            products: self.products.map { .init(productId: $0.productId, quantity: $0.quantity, price: $0.price) },
+            total: self.total,
+            status: self.status.rawValue,
+            reason: self.status == .failed ? self.failureReason : nil,
+            carrier: self.carrier,
+            trackingNumber: self.trackingNumber
+        )
+    }
+}
+
+/// A `POST /order` in progress (`OrderService.placements`, `_id` = the chosen order id): written before the cart is
+/// checked out and removed in the transaction that stores the order, or in the one that rejects the checkout. One that
+/// stays behind belongs to a request that died; the sweeper rejects it, which releases its checkout and reservation.
+struct Placement: Codable, Sendable, Equatable {
+    var id: String
+    var userId: String
+    /// Epoch milliseconds.
+    var createdAt: Int64
+    /// Set once stock is reserved, so a rejection can withdraw it.
+    var reservationId: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id = "_id"
+        case userId, createdAt, reservationId
     }
 }
 

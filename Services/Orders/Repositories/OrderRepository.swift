@@ -1,32 +1,43 @@
 import Foundation
 import MongoStore
+import ServiceKit
+import StorefrontContracts
 
-/// Orders in `OrderService.orders` and claimed idempotency keys in `OrderService.idempotencyKeys`. Thread-safe.
+/// Orders in `OrderService.orders`, placements in progress in `OrderService.placements`, claimed idempotency keys in
+/// `OrderService.idempotencyKeys`, and the service's outbox. Thread-safe.
 ///
-/// State changes are single-document conditional updates on `status` (`findAndModify` with the allowed source states
-/// in the filter), atomic on both MongoDB and the dev store, so two actors never both win a transition and nothing
-/// leaves a final state except along the state machine. No transactions (dev-store gap 13), no dates in `$set`
-/// (gap 3), no ObjectIds outside `_id` (gap 1).
+/// Every change of an order's state is one transaction: a conditional update on `status` (`findAndModify` with the
+/// allowed source states in the filter) and its `order-events` event in the outbox. So two actors never both win a
+/// transition, nothing leaves a final state except along the state machine, and every state entered is announced
+/// exactly once. No dates in `$set` (dev-store gap 3), no ObjectIds outside `_id` (gap 1); a transaction that fails
+/// on the dev store may have left its writes (gap 13), so its outcome is read back.
 struct OrderRepository: Sendable {
+    let store: MongoStore
+    let relay: OutboxRelay
     let orders: MongoCollection<Order>
+    let placements: MongoCollection<Placement>
     let keys: MongoCollection<IdempotencyRecord>
 
-    init(store: MongoStore) {
-        self.orders = store.collection("orders", as: Order.self)
+    init(store: MongoStore, relay: OutboxRelay) {
+        self.store = store
+        self.relay = relay
+        self.orders = store.collection(Self.ordersName, as: Order.self)
+        self.placements = store.collection(Self.placementsName, as: Placement.self)
         self.keys = store.collection("idempotencyKeys", as: IdempotencyRecord.self)
     }
+
+    private static let ordersName = "orders"
+    private static let placementsName = "placements"
 
     func prepare() async throws {
         try await self.orders.createIndexes([
             MongoIndex(keys: ["userId": 1, "createdAtMs": -1]),
             MongoIndex(keys: ["status": 1, "createdAtMs": 1]),
         ])
+        try await self.placements.createIndexes([MongoIndex(keys: ["createdAt": 1])])
         // `idempotencyKeys` is keyed by `_id` only (gap 10: never index `_id`); make sure the collection exists.
         _ = try await self.keys.count()
-    }
-
-    func insert(_ order: Order) async throws {
-        try await self.orders.insert(order)
+        try await Outbox.prepare(self.store)
     }
 
     func find(_ id: String) async throws -> Order? {
@@ -39,20 +50,123 @@ struct OrderRepository: Sendable {
         try await self.orders.find(["userId": .string(userID)], sort: ["createdAtMs": -1])
     }
 
-    /// Moves the order from one of `from` to `to`; returns the order afterwards, or `nil` when it was not in one of
-    /// `from` (or does not exist): then nothing changed.
+    // MARK: - Placing an order
+
+    /// Records that a request is about to check the cart out for `orderID`.
+    func beginPlacement(orderID: String, userID: String) async throws {
+        try await self.placements.insert(Placement(id: orderID, userId: userID, createdAt: Date().epochMilliseconds))
+    }
+
+    /// Notes the reservation taken for the placement, so that a rejection can withdraw it.
+    func recordReservation(orderID: String, reservationID: String) async throws {
+        try await self.placements.updateOne(
+            ["_id": .string(orderID)],
+            ["$set": ["reservationId": .string(reservationID)]]
+        )
+    }
+
+    /// Removes a placement that checked nothing out (the cart was empty or already checked out).
+    func forgetPlacement(orderID: String) async throws {
+        try await self.placements.deleteOne(["_id": .string(orderID)])
+    }
+
+    /// Placements older than `cutoff` (epoch ms): their requests died or are far past any time limit.
+    func placements(createdBefore cutoff: Int64, limit: Int = 100) async throws -> [Placement] {
+        try await self.placements.find(["createdAt": ["$lt": .int(cutoff)]], sort: ["createdAt": 1], limit: limit)
+    }
+
+    /// The placement was rejected (by the sweeper) before the order could be stored.
+    struct PlacementLost: Error {}
+
+    /// Stores the new order with its `order-placed` event, and ends its placement, in one transaction.
+    /// - Throws: ``PlacementLost`` when the placement is gone (the sweeper rejected it: its checkout is released);
+    ///   `MongoStoreError` when the store fails.
+    func place(_ order: Order) async throws {
+        let requestID = CurrentRequest.id
+        let event = order.event
+        do {
+            try await self.store.withTransaction { transaction in
+                let ended = try transaction.collection(Self.placementsName, as: Placement.self)
+                    .deleteOne(["_id": .string(order.id.hex)])
+                guard ended == 1 else { throw PlacementLost() }
+                try transaction.collection(Self.ordersName, as: Order.self).insert(order)
+                try Outbox.append(event, to: Topics.orderEvents, requestID: requestID, in: transaction)
+            }
+        } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {
+            guard try await self.find(order.id.hex) != nil else { throw error }  // gap 13: it did commit
+        }
+        self.relay.notify()
+    }
+
+    /// Ends a placement without an order: writes `order-rejected` (the cart releases the checkout) and removes the
+    /// placement, in one transaction. Returns the placement, or `nil` when it was already ended (placed or rejected).
+    func reject(orderID: String, userID: String, reason: String) async throws -> Placement? {
+        let requestID = CurrentRequest.id
+        let event = OrderEvent(
+            .rejected,
+            orderId: orderID,
+            userId: userID,
+            products: [],
+            total: 0,
+            status: nil,
+            reason: reason
+        )
+        let ended: Placement?
+        do {
+            ended = try await self.store.withTransaction { transaction in
+                let placements = transaction.collection(Self.placementsName, as: Placement.self)
+                guard let placement = try placements.findOne(["_id": .string(orderID)]),
+                    try placements.deleteOne(["_id": .string(orderID)]) == 1
+                else { return nil }
+                try Outbox.append(event, to: Topics.orderEvents, requestID: requestID, in: transaction)
+                return placement
+            }
+        } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {
+            guard try await self.placements.findOne(["_id": .string(orderID)]) == nil else { throw error }
+            ended = nil
+        }
+        self.relay.notify()
+        return ended
+    }
+
+    // MARK: - State changes
+
+    /// Moves the order from one of `from` to `to` and writes its `order-events` event, in one transaction; returns
+    /// the order afterwards, or `nil` when it was not in one of `from` (or does not exist): then nothing changed.
+    /// - Parameter set: further fields to set with the status (shipping details).
     func transition(
         _ id: MongoObjectID,
         from: [OrderStatus],
         to: OrderStatus,
-        reason: String? = nil
+        reason: String? = nil,
+        set extra: MongoDocument = [:]
     ) async throws -> Order? {
         var set: MongoDocument = ["status": .string(to.rawValue), "updatedAt": .int(Date().epochMilliseconds)]
         if let reason { set.append("failureReason", .string(reason)) }
-        return try await self.orders.findOneAndUpdate(
-            ["_id": .objectID(id), "status": ["$in": .array(from.map { .string($0.rawValue) })]],
-            ["$set": .document(set)]
-        )
+        for field in extra.fields { set.append(field.key, field.value) }
+        let filter: MongoDocument = [
+            "_id": .objectID(id), "status": ["$in": .array(from.map { .string($0.rawValue) })],
+        ]
+        let update: MongoDocument = ["$set": .document(set)]
+        let requestID = CurrentRequest.id
+        let changed: Order?
+        do {
+            changed = try await self.store.withTransaction { transaction in
+                guard
+                    let order = try transaction.collection(Self.ordersName, as: Order.self)
+                        .findOneAndUpdate(filter, update)
+                else { return nil }
+                try Outbox.append(order.event, to: Topics.orderEvents, requestID: requestID, in: transaction)
+                return order
+            }
+        } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {
+            // Gap 13: read the outcome back.
+            guard let order = try await self.find(id.hex), order.status == to else { throw error }
+            self.relay.notify()
+            return order
+        }
+        if changed != nil { self.relay.notify() }
+        return changed
     }
 
     /// `pending` orders created at or before `cutoff` (epoch ms), oldest first.
@@ -73,16 +187,13 @@ struct OrderRepository: Sendable {
         case replay(status: Int, body: String)
         /// The key was used with another request.
         case mismatch
-        /// The first request with this key is still running.
-        case inProgress(orderId: String?)
-        /// The first request stopped (crashed) after choosing its order and never answered: the order speaks for it.
-        case abandoned(orderId: String)
+        /// The first request with this key has not answered (it is running, or died): its record.
+        case inProgress(IdempotencyRecord)
     }
 
     /// Claims `id` for a request with fingerprint `hash`: an insert on the unique `_id`, so of concurrent duplicates
-    /// exactly one wins. An expired key (`expiresAt` passed) is taken over with a replace conditioned on its holder.
-    /// A `processing` claim older than `staleMillis` belongs to a request that died: without an order it is taken
-    /// over, with one it is answered from that order.
+    /// exactly one wins. An expired key (`expiresAt` passed), or one still `processing` after `staleMillis` without
+    /// having chosen an order (its request died early), is taken over.
     func claim(id: String, hash: String, ttlMillis: Int64, staleMillis: Int64) async throws -> ClaimOutcome {
         for _ in 0..<5 {
             let now = Date().epochMilliseconds
@@ -102,21 +213,37 @@ struct OrderRepository: Sendable {
             guard let existing = try await self.keys.findOne(["_id": .string(id)]) else { continue }
             let stale = existing.state == "processing" && existing.createdAt <= now - staleMillis
             if existing.expiresAt <= now || (stale && existing.orderId == nil && existing.requestHash == hash) {
-                let result = try await self.keys.replaceOne(
-                    ["_id": .string(id), "owner": .string(existing.owner)],
-                    with: record
-                )
-                if result.matchedCount == 1 { return .claimed(owner: owner) }
+                if let owner = try await self.takeOver(existing, ttlMillis: ttlMillis) { return .claimed(owner: owner) }
                 continue
             }
             guard existing.requestHash == hash else { return .mismatch }
             if existing.state == "done", let status = existing.responseStatus, let body = existing.responseBody {
                 return .replay(status: status, body: body)
             }
-            if stale, let orderID = existing.orderId { return .abandoned(orderId: orderID) }
-            return .inProgress(orderId: existing.orderId)
+            return .inProgress(existing)
         }
-        return .inProgress(orderId: nil)
+        throw MongoStoreError(.writeConflict, "the idempotency key kept changing")
+    }
+
+    /// Takes the key over from the request that holds `existing` (conditioned on that holder, so of concurrent
+    /// takers one wins): a fresh `processing` claim without an order. Returns the new owner, or `nil` when another
+    /// request took it first.
+    func takeOver(_ existing: IdempotencyRecord, ttlMillis: Int64) async throws -> String? {
+        let now = Date().epochMilliseconds
+        let owner = UUID().uuidString
+        let record = IdempotencyRecord(
+            id: existing.id,
+            requestHash: existing.requestHash,
+            state: "processing",
+            owner: owner,
+            createdAt: now,
+            expiresAt: now + ttlMillis
+        )
+        let result = try await self.keys.replaceOne(
+            ["_id": .string(existing.id), "owner": .string(existing.owner)],
+            with: record
+        )
+        return result.matchedCount == 1 ? owner : nil
     }
 
     /// Records the order the claimed request created.

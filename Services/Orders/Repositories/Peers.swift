@@ -24,18 +24,6 @@ struct Peers: Sendable {
         self.logger = logger
     }
 
-    /// Empties the cart after a confirmed order. Best effort: logged.
-    func clearCart(_ userID: String) async {
-        do {
-            try await self.carts.clear(userID)
-        } catch {
-            self.logger.warning(
-                "could not clear the cart after an order",
-                metadata: ["user.id": "\(userID)", "error": "\(error)"]
-            )
-        }
-    }
-
     /// Withdraws the reservation (``InventoryClient/withdrawReservation(_:)``); an unknown one is logged.
     /// - Throws: `ServiceClientError(.unavailable)` when inventory cannot do it now (try again later).
     func withdrawReservation(_ reservationID: String) async throws {

@@ -2,22 +2,42 @@ import Foundation
 import Logging
 import MongoStore
 
-/// Nothing stays `pending` forever: each pass (run by a `PeriodicWorker` every `ORDER_SWEEP_INTERVAL_MS`) settles
-/// every order pending for longer than `timeout` by asking the payment service (`GET /payments?orderId=`): a
-/// successful payment confirms it (and clears the cart); none, or only failed ones, fails it and releases its
-/// reservation. When the payment service cannot be asked, the order waits for the next pass.
+/// Nothing stays half-done after a crash. Each pass (run by a `PeriodicWorker` every `ORDER_SWEEP_INTERVAL_MS`):
+/// - rejects every placement older than `placementTimeout` (its request died between checking the cart out and
+///   storing the order): `order-rejected` gives the cart its lines back, and the stock reservation is withdrawn;
+/// - settles every order `pending` for longer than `pendingTimeout` (its request died before the charge was answered,
+///   or the payment event was lost) by asking the payment service (`GET /payments?orderId=`): a successful payment
+///   confirms it; none, or only failed ones, fails it and withdraws its reservation. When the payment service cannot
+///   be asked, the order waits for the next pass.
+///
+/// The timeouts are the longest a live request can take for those steps (``OrderSettings``), so the sweeper does not
+/// race a request that is still working; if it ever does, the outcome stays right: a placement is ended by exactly
+/// one of "stored" and "rejected" (one transaction each), and a charge that lands after the order failed is refunded
+/// by the payment-events consumer.
 struct PendingOrderSweeper: Sendable {
     let repository: OrderRepository
     let peers: Peers
-    let timeout: Duration
+    let placementTimeout: Duration
+    let pendingTimeout: Duration
     let logger: Logger
 
-    /// One pass. Returns how many orders it settled.
+    /// One pass. Returns how many placements and orders it settled.
     @discardableResult
     func sweep() async throws -> Int {
-        let timeoutMillis = Int64(self.timeout / .milliseconds(1))
+        let now = Date().epochMilliseconds
         var settled = 0
-        for order in try await self.repository.pending(createdBefore: Date().epochMilliseconds - timeoutMillis) {
+        for placement in try await self.repository.placements(createdBefore: now - self.placementTimeout.millis) {
+            let rejected = try await self.repository.reject(
+                orderID: placement.id,
+                userID: placement.userId,
+                reason: "the request placing it stopped"
+            )
+            guard let rejected else { continue }
+            self.logger.warning("abandoned placement rejected", metadata: ["order.id": "\(placement.id)"])
+            if let reservation = rejected.reservationId { await self.peers.withdrawReservationLater(reservation) }
+            settled += 1
+        }
+        for order in try await self.repository.pending(createdBefore: now - self.pendingTimeout.millis) {
             let paid: Bool
             do {
                 paid = try await self.peers.hasSuccessfulPayment(orderID: order.id.hex)
@@ -34,7 +54,6 @@ struct PendingOrderSweeper: Sendable {
                         "pending order confirmed by the sweeper",
                         metadata: ["order.id": "\(order.id.hex)"]
                     )
-                    await self.peers.clearCart(order.userId)
                     settled += 1
                 }
             } else if try await self.repository.transition(
@@ -50,4 +69,9 @@ struct PendingOrderSweeper: Sendable {
         }
         return settled
     }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    var millis: Int64 { Int64(self / .milliseconds(1)) }
 }

@@ -11,12 +11,22 @@ package struct APIError: Error, HTTPResponseError, CustomStringConvertible, Equa
     package var code: String
     package var message: String
     package var headers: HTTPFields
+    /// Machine-readable facts beside `code` and `message` in the `error` object (e.g. the `orderId` a conflict is
+    /// about). Never internals.
+    package var details: [String: String]
 
-    package init(_ status: HTTPResponse.Status, code: String, message: String, headers: HTTPFields = [:]) {
+    package init(
+        _ status: HTTPResponse.Status,
+        code: String,
+        message: String,
+        headers: HTTPFields = [:],
+        details: [String: String] = [:]
+    ) {
         self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+        self.details = details
     }
 
     package var description: String { "\(self.status.code) \(self.code): \(self.message)" }
@@ -66,16 +76,13 @@ package struct APIError: Error, HTTPResponseError, CustomStringConvertible, Equa
     /// The error as a JSON response, without needing a request (middleware that build responses themselves).
     package func response() -> Response {
         struct Body: Encodable {
-            struct Detail: Encodable {
-                var code: String
-                var message: String
-            }
-            var error: Detail
+            var error: [String: String]
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]  // the same error, the same bytes
+        let fields = self.details.merging(["code": self.code, "message": self.message]) { _, fixed in fixed }
         let json =
-            (try? encoder.encode(Body(error: .init(code: self.code, message: self.message))))
+            (try? encoder.encode(Body(error: fields)))
             ?? Data(#"{"error":{"code":"internal","message":"an internal error occurred"}}"#.utf8)
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"

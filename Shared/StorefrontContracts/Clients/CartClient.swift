@@ -10,6 +10,11 @@ package struct CartClient: Sendable {
         /// Lower-cased 24-hex product id.
         package var productId: String
         package var quantity: Int
+
+        package init(productId: String, quantity: Int) {
+            self.productId = productId
+            self.quantity = quantity
+        }
     }
 
     private let client: ServiceClient
@@ -18,33 +23,50 @@ package struct CartClient: Sendable {
         self.client = client
     }
 
-    /// `GET /user/{userId}`: the cart's lines; `[]` when the user has no cart (404).
-    /// - Throws: ``ServiceClientError`` `.invalidResponse` for a line without a valid product id and quantity.
-    package func lines(of userID: String) async throws -> [Line] {
-        let call = "GET /user/{userId}"
-        let response = try await self.client.send(.get, to: .cart, path: "/user/\(userID)")
-        switch response.status.code {
-        case 200: break
-        case 404: return []
-        default: throw PeerAnswer.unexpected(response, from: .cart, call)
-        }
-        guard case .array(let elements) = try response.decode(JSONValue.self, peer: .cart) else {
-            throw PeerAnswer.invalid(from: .cart, call, "an answer that is not an array")
-        }
-        return try elements.map { element in
-            guard case .string(let productID)? = element["productId"], MongoObjectID(productID) != nil,
-                let quantity = element["quantity"]?.numberValue, quantity >= 1, quantity <= 1_000_000,
-                quantity == quantity.rounded()
-            else { throw PeerAnswer.invalid(from: .cart, call, "a cart line without a valid productId and quantity") }
-            return Line(productId: productID.lowercased(), quantity: Int(quantity))
-        }
+    /// What `POST /checkout/{userId}` answered.
+    package enum Checkout: Sendable, Equatable {
+        /// The lines now held for the order.
+        case checkedOut([Line])
+        /// 409 `checkout_in_progress`: the lines are already held for the pending order `orderId`.
+        case inProgress(orderId: String)
+        /// 400 `cart_empty`: nothing to order.
+        case empty
     }
 
-    /// `DELETE /delete/{userId}`: empties the user's cart; a user without a cart (404) is already done.
-    package func clear(_ userID: String) async throws {
-        let response = try await self.client.send(.delete, to: .cart, path: "/delete/\(userID)")
-        guard (200..<300).contains(response.status.code) || response.status.code == 404 else {
-            throw PeerAnswer.unexpected(response, from: .cart, "DELETE /delete/{userId}")
+    /// `POST /checkout/{userId}` `{orderId}`: checks the user's cart out for the order (atomic on the cart; a repeat
+    /// for the same order answers the same lines, so it is safe to retry).
+    /// - Throws: ``ServiceClientError`` `.unavailable` when the cart service cannot do it now, `.invalidResponse` for
+    ///   an answer outside its contract.
+    package func checkout(userID: String, orderID: String) async throws -> Checkout {
+        let call = "POST /checkout/{userId}"
+        let response = try await self.client.send(
+            .post,
+            to: .cart,
+            path: "/checkout/\(userID)",
+            body: ["orderId": orderID]
+        )
+        switch response.status.code {
+        case 200: break
+        case 400 where PeerAnswer.errorCode(of: response) == "cart_empty": return .empty
+        case 409 where PeerAnswer.errorCode(of: response) == "checkout_in_progress":
+            let answer = try response.decode(JSONValue.self, peer: .cart)
+            guard case .string(let pending)? = answer["error"]?["orderId"], MongoObjectID(pending) != nil else {
+                throw PeerAnswer.invalid(from: .cart, call, "a checkout_in_progress without the pending orderId")
+            }
+            return .inProgress(orderId: pending.lowercased())
+        default: throw PeerAnswer.unexpected(response, from: .cart, call)
         }
+        guard case .array(let elements)? = try response.decode(JSONValue.self, peer: .cart)["items"] else {
+            throw PeerAnswer.invalid(from: .cart, call, "an answer without items")
+        }
+        return .checkedOut(
+            try elements.map { element in
+                guard case .string(let productID)? = element["productId"], MongoObjectID(productID) != nil,
+                    let quantity = element["quantity"]?.numberValue, quantity >= 1, quantity <= 1_000_000,
+                    quantity == quantity.rounded()
+                else { throw PeerAnswer.invalid(from: .cart, call, "a line without a valid productId and quantity") }
+                return Line(productId: productID.lowercased(), quantity: Int(quantity))
+            }
+        )
     }
 }

@@ -25,4 +25,12 @@ package enum PeerAnswer {
     package static func invalid(from peer: StorefrontService, _ call: String, _ what: String) -> ServiceClientError {
         ServiceClientError(.invalidResponse, peer: peer, detail: "answered \(call) with \(what)")
     }
+
+    /// The `error.code` of an error answer in the platform's envelope, if it has one.
+    package static func errorCode(of response: ServiceClient.Response) -> String? {
+        guard case .string(let code)? = (try? response.decode(JSONValue.self, peer: .cart))?["error"]?["code"] else {
+            return nil
+        }
+        return code
+    }
 }
