@@ -12,7 +12,7 @@ struct OrderSettings: Sendable {
     var placementTimeout: Duration
     /// `order.pending.timeout.seconds` (`ORDER_PENDING_TIMEOUT_SECONDS`): how long an order may stay `pending` before
     /// the sweeper settles it with the payment service. Default: every payment attempt at the full timeout, with
-    /// its backoff, plus 5 s (23 s with the defaults).
+    /// its backoff, plus 5 s (20.6 s with the defaults).
     var pendingTimeout: Duration
     /// `order.sweep.interval.ms` (`ORDER_SWEEP_INTERVAL_MS`), default 5000.
     var sweepInterval: Duration = .seconds(5)

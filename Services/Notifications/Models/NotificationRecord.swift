@@ -23,9 +23,10 @@ struct NotificationRecord: Codable, Sendable, Equatable {
     var id: String
     var eventId: String
     var userId: String
-    /// The order id for payment events, `""` for user events (as the original stored it).
+    /// The order id for payment and order events, `""` for user events (as the original stored it).
     var orderId: String
-    /// The event type: `user-created`, `user-deleted`, `payment.succeeded`, `payment.failed`, `payment.refunded`.
+    /// The event type: `user-created`, `user-deleted`, `payment.succeeded`, `payment.failed`, `payment.refunded`,
+    /// `order-shipped`, `order-delivered`.
     var type: String
     var message: String
     /// The recipient, once known (from the event or the user service).
