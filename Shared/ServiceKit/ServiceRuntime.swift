@@ -239,19 +239,70 @@ package struct DeadlineExceeded: Error, CustomStringConvertible {
     package var description: String { "no answer within \(self.limit)" }
 }
 
-/// Runs `operation`, throwing ``DeadlineExceeded`` if it has not finished after `limit`. The operation is cancelled
-/// then; work it started elsewhere (a blocking call on a thread pool) may still run to its own end.
+/// Runs `operation`, throwing ``DeadlineExceeded`` if it has not finished after `limit`, which it does on time even
+/// when the operation ignores cancellation (a blocking call on a thread pool): the operation is cancelled and left to
+/// end on its own, its result dropped. (A task group would wait for it: that made `/ready` take the store's 5 s
+/// server-selection timeout whatever `READY_TIMEOUT_MS` said.)
 package func withDeadline<T: Sendable>(
     _ limit: Duration,
     _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await operation() }
-        group.addTask {
-            try await Task.sleep(for: limit)
-            throw DeadlineExceeded(limit: limit)
+    let race = DeadlineRace<T>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            race.start(continuation, limit: limit, operation)
         }
-        defer { group.cancelAll() }
-        return try await group.next()!
+    } onCancel: {
+        race.finish(.failure(CancellationError()))
+    }
+}
+
+/// The state of one ``withDeadline(_:_:)``: the first of the operation, the timer and cancellation resumes the
+/// caller; the others find nothing left to do. Thread-safe.
+private final class DeadlineRace<T: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        var outcome: Result<T, any Error>?
+        var tasks: [Task<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func start(
+        _ continuation: CheckedContinuation<T, any Error>,
+        limit: Duration,
+        _ operation: @escaping @Sendable () async throws -> T
+    ) {
+        let work = Task {
+            do { self.finish(.success(try await operation())) } catch { self.finish(.failure(error)) }
+        }
+        let timer = Task {
+            guard (try? await Task.sleep(for: limit)) != nil else { return }
+            self.finish(.failure(DeadlineExceeded(limit: limit)))
+        }
+        let early = self.state.withLock { state -> Result<T, any Error>? in
+            state.tasks = [work, timer]
+            guard let outcome = state.outcome else {
+                state.continuation = continuation
+                return nil
+            }
+            return outcome
+        }
+        if let early {  // finished (or cancelled) before the continuation was stored
+            work.cancel()
+            timer.cancel()
+            continuation.resume(with: early)
+        }
+    }
+
+    func finish(_ outcome: Result<T, any Error>) {
+        let (continuation, tasks) = self.state.withLock {
+            state -> (CheckedContinuation<T, any Error>?, [Task<Void, Never>]) in
+            guard state.outcome == nil else { return (nil, []) }
+            state.outcome = outcome
+            defer { state.continuation = nil }
+            return (state.continuation, state.tasks)
+        }
+        for task in tasks { task.cancel() }
+        continuation?.resume(with: outcome)
     }
 }

@@ -135,6 +135,7 @@ struct ProductRoutesTests {
                 #"{"name":"A","category":"tools","price":0}"#,
                 #"{"name":"A","category":"tools","price":-5}"#,
                 #"{"name":"A","category":"tools","price":1.234}"#,
+                #"{"name":"A","category":"tools","price":1e-9}"#,  // 0 once rounded to the cent
                 #"{"name":"A","category":"tools","price":"12"}"#,
                 #"{"name":5,"category":"tools","price":1}"#,
                 #"{"name":"A","category":"tools","price":1,"inventory":-1}"#,

@@ -124,6 +124,13 @@ struct ServiceKitTests {
                 #expect(response.status == .badRequest)
                 #expect(Self.envelope(response).code == "validation_failed")
             }
+            // A body over the limit (2 MiB by default) is refused before it is read whole, not a 500.
+            let huge = #"{"_id":"a","name":""# + String(repeating: "x", count: 3 << 20) + #"","quantity":1}"#
+            try await client.execute(uri: "/things", method: .post, headers: auth, body: ByteBuffer(string: huge)) {
+                response in
+                #expect(response.status == .contentTooLarge)
+                #expect(Self.envelope(response).code == "payload_too_large")
+            }
             try await client.execute(uri: "/things/none", method: .get, headers: auth) { response in
                 #expect(response.status == .notFound)
                 #expect(Self.envelope(response).message == "thing not found")
@@ -320,6 +327,40 @@ struct ServiceKitTests {
         #expect(reason?.isEmpty == false, "the broker check passed against a port nothing listens on")
         await runtime.store.close()
         await unreachable.store.close()
+    }
+
+    @Test("a deadline holds even when the operation ignores cancellation (a blocking store call): /ready's limit")
+    func deadlineOverBlockingWork() async throws {
+        // The operation resumes only after 10 s whatever happens, as a blocked libmongoc call would.
+        let blocked: @Sendable () async throws -> Int = {
+            await withCheckedContinuation { continuation in
+                DispatchQueue.global().asyncAfter(deadline: .now() + 10) { continuation.resume() }
+            }
+            return 1
+        }
+        let start = ContinuousClock.now
+        await #expect(throws: DeadlineExceeded.self) { try await withDeadline(.milliseconds(200), blocked) }
+        #expect(ContinuousClock.now - start < .seconds(5))  // the limit is 200 ms; the operation takes 10 s
+        #expect(try await withDeadline(.seconds(30)) { 7 } == 7)
+        struct Refused: Error {}
+        await #expect(throws: Refused.self) {
+            try await withDeadline(.seconds(30)) { () async throws -> Int in throw Refused() }
+        }
+    }
+
+    @Test("JSON log lines keep metadata types: numbers and booleans as such, arrays and objects nested")
+    func logValueTypes() {
+        #expect(JSONLogHandler.json(.stringConvertible(156)) == .integer(156))
+        #expect(JSONLogHandler.json(.stringConvertible(Int64(-3))) == .integer(-3))
+        #expect(JSONLogHandler.json(.stringConvertible(0.25)) == .number(0.25))
+        #expect(JSONLogHandler.json(.stringConvertible(true)) == .bool(true))
+        #expect(JSONLogHandler.json(.stringConvertible(Double.nan)) == .string("nan"))
+        #expect(JSONLogHandler.json("156") == .string("156"))  // a string stays a string
+        #expect(JSONLogHandler.json(.stringConvertible(HTTPResponse.Status.ok)) == .string("200 OK"))
+        #expect(
+            JSONLogHandler.json(.dictionary(["n": .stringConvertible(2), "a": .array(["x"])]))
+                == .object(["n": .integer(2), "a": .array([.string("x")])])
+        )
     }
 
     @Test("/metrics exposes the Prometheus registry")

@@ -302,13 +302,15 @@ struct ProductController: Sendable {
         return description
     }
 
-    /// Greater than 0, at most 2 decimals, at most 1 000 000 000; returned rounded to the cent.
+    /// At least 0.01 once rounded to the cent, at most 2 decimals, at most 1 000 000 000; returned rounded to the cent.
     static func validPrice(_ price: Double) throws -> Double {
         guard price.isFinite, price > 0, price <= 1_000_000_000 else {
             throw APIError.validation("price must be greater than 0 (and at most 1000000000)")
         }
         let cents = (price * 100).rounded()
         guard abs(price * 100 - cents) < 1e-6 else { throw APIError.validation("price must have at most 2 decimals") }
+        // Checked on the cents, not the number sent: 1e-9 has "no decimals" beyond the cent but is 0 once stored.
+        guard cents >= 1 else { throw APIError.validation("price must be at least 0.01") }
         return cents / 100
     }
 

@@ -2,6 +2,7 @@ import Foundation
 package import Hummingbird
 import KafkaBus
 import Logging
+import Metrics
 import MongoStore
 import ServiceAuth
 
@@ -13,7 +14,8 @@ import ServiceAuth
 /// | ``APIError`` | its own |
 /// | `AuthError` | 401 `unauthenticated`/`invalid_token`, 403 `forbidden` |
 /// | no route for the path | 404 `not_found` (405 `method_not_allowed` is answered by ``ServiceRouter``) |
-/// | Hummingbird's `HTTPError` (bad JSON body, body too large, ...) | its status, code from the status |
+/// | Hummingbird's `HTTPError` (bad JSON body, ...) and any other client error that knows its status (a body over the
+/// limit: NIO's `NIOTooManyBytesError` → 413 `payload_too_large`) | its status, code from the status |
 /// | `MongoStoreError` duplicate key | 409 `conflict` |
 /// | `MongoStoreError` / `KafkaBusError` that may pass | 503 `unavailable` |
 /// | ``ServiceClientError`` `.unavailable` (a peer down, slow or answering 5xx) | 503 `dependency_unavailable` |
@@ -33,10 +35,23 @@ package struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             // Hummingbird's own not-found responder marks the request with the endpoint path "NotFound".
             let noRoute = context.endpointPath == nil || context.endpointPath == "NotFound"
             let apiError = Self.apiError(for: error, request: request, routeMatched: !noRoute)
+            // Hummingbird's metrics middleware runs outside this one and sees a response, not an error: count it here,
+            // under the framework's own name, with the status the client got.
+            Counter(
+                label: "hb.request.errors",
+                dimensions: [
+                    ("http.route", noRoute ? "NotFound" : context.endpointPath ?? "Unknown"),
+                    ("http.request.method", request.method.description),
+                    ("http.response.status_code", apiError.status.code.description),
+                ]
+            ).increment()
             if apiError.status.code >= 500 {
                 context.logger.error(
                     "request failed",
-                    metadata: ["error": "\(String(reflecting: error))", "http.status": "\(apiError.status.code)"]
+                    metadata: [
+                        "error": "\(String(reflecting: error))",
+                        "http.status": .stringConvertible(apiError.status.code),
+                    ]
                 )
             } else {
                 context.logger.debug("request rejected", metadata: ["error": "\(apiError)"])
@@ -61,6 +76,8 @@ package struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 message: error.body ?? error.status.reasonPhrase,
                 headers: error.headers
             )
+        case let error as any HTTPResponseError where (400..<500).contains(error.status.code):
+            return APIError(error.status, code: Self.code(for: error.status), message: Self.message(for: error.status))
         case let error as MongoStoreError where error.code == .duplicateKey:
             return .conflict("a record with the same unique value already exists")
         case let error as MongoStoreError where error.isRetriable || error.code == .shutdown:
@@ -79,6 +96,11 @@ package struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         default:
             return .internal
         }
+    }
+
+    /// What a client error that carries no message of its own says.
+    static func message(for status: HTTPResponse.Status) -> String {
+        status == .contentTooLarge ? "the request body is too large" : status.reasonPhrase
     }
 
     /// A stable snake_case code for a status Hummingbird itself answered with.

@@ -41,8 +41,8 @@ package struct AccessLogMiddleware<Context: RequestContext>: RouterMiddleware {
             metadata: [
                 "http.method": "\(request.method)",
                 "http.path": "\(request.uri.path)",
-                "http.status": "\(response.status.code)",
-                "http.duration_ms": "\(Int64(elapsed / .milliseconds(1)))",
+                "http.status": .stringConvertible(response.status.code),
+                "http.duration_ms": .stringConvertible(Int64(elapsed / .milliseconds(1))),
             ]
         )
         return response

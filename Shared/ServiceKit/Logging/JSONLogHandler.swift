@@ -3,7 +3,9 @@ package import Logging
 import Synchronization
 
 /// Writes each log record as one JSON object per line on standard output:
-/// `{"ts":"…","level":"info","logger":"user-service","msg":"…","request.id":"…",…}`.
+/// `{"ts":"…","level":"info","logger":"user-service","msg":"…","request.id":"…","http.duration_ms":12,…}`.
+/// Metadata keeps its JSON type: numbers and booleans given as `.stringConvertible` are written as such, arrays and
+/// dictionaries as arrays and objects; everything else is a string.
 /// Thread-safe: lines are written whole under a process-wide lock.
 package struct JSONLogHandler: LogHandler {
     package var metadata: Logger.Metadata = [:]
@@ -20,15 +22,15 @@ package struct JSONLogHandler: LogHandler {
     }
 
     package func log(event: LogEvent) {
-        var fields: [String: String] = [:]
+        var fields: [String: JSONValue] = [:]
         for (key, value) in self.metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
-            fields[key] = "\(value)"
+            fields[key] = Self.json(value)
         }
-        fields["ts"] = StorefrontJSON.format(Date())
-        fields["level"] = event.level.rawValue
-        fields["logger"] = self.label
-        fields["msg"] = event.message.description
-        if event.level >= .warning { fields["source"] = "\(event.file):\(event.line)" }
+        fields["ts"] = .string(StorefrontJSON.format(Date()))
+        fields["level"] = .string(event.level.rawValue)
+        fields["logger"] = .string(self.label)
+        fields["msg"] = .string(event.message.description)
+        if event.level >= .warning { fields["source"] = .string("\(event.file):\(event.line)") }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         guard var data = try? encoder.encode(fields) else { return }
@@ -37,4 +39,21 @@ package struct JSONLogHandler: LogHandler {
     }
 
     private static let outputLock = Mutex(())
+
+    /// A metadata value as JSON of its own type.
+    static func json(_ value: Logger.MetadataValue) -> JSONValue {
+        switch value {
+        case .string(let string): .string(string)
+        case .stringConvertible(let convertible):
+            switch convertible {
+            case let bool as Bool: .bool(bool)
+            case let int as any BinaryInteger: Int64(exactly: int).map { .integer($0) } ?? .string("\(int)")
+            case let double as any BinaryFloatingPoint:
+                Double(double).isFinite ? .number(Double(double)) : .string(convertible.description)
+            default: .string(convertible.description)
+            }
+        case .array(let values): .array(values.map(Self.json))
+        case .dictionary(let values): .object(values.mapValues(Self.json))
+        }
+    }
 }
