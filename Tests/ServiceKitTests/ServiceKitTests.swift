@@ -348,6 +348,29 @@ struct ServiceKitTests {
         }
     }
 
+    @Test("a service's standard output is JSON lines only, libmongoc's own warnings included")
+    func libmongocLogsAreJSON() async throws {
+        // An option libmongoc does not know makes it warn while parsing the URI, on every start.
+        let uri = try TestEnvironment.mongoURI() + "/?storefrontUnknownOption=1"
+        let port = try FreePort.find()
+        let values = try TestRuntimes.values(
+            .product,
+            overrides: ["mongo.uri": uri, "log.format": "json", "log.level": "info"]
+        )
+        let process = try await ServiceProcess.start(.product, port: port, values: values)
+        await process.stop()
+        let output = try String(contentsOf: process.logFile, encoding: .utf8)
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: true)
+        #expect(!lines.isEmpty)
+        for line in lines {
+            let record = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(record != nil, "not a JSON record: \(line)")
+        }
+        let warning = lines.first { $0.contains("storefrontunknownoption") || $0.contains("storefrontUnknownOption") }
+        #expect(warning?.contains(#""logger":"libmongoc""#) == true, "\(output.prefix(3000))")
+        #expect(warning?.contains(#""level":"warning""#) == true)
+    }
+
     @Test("JSON log lines keep metadata types: numbers and booleans as such, arrays and objects nested")
     func logValueTypes() {
         #expect(JSONLogHandler.json(.stringConvertible(156)) == .integer(156))
