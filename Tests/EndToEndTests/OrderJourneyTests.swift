@@ -75,8 +75,8 @@ struct OrderJourneyTests {
         #expect(payments.map { $0["status"]?.stringValue } == ["failed"], "\(payments)")
         #expect(try await eventually { try await self.shop.notifications(customer, type: "payment.failed").count == 1 })
         #expect(try await self.shop.order(orderID, as: customer).string("status") == "failed")
-        // Nothing was bought: the cart keeps its items for another try.
-        #expect(try await self.shop.cart(customer).count == 1)
+        // Nothing was bought: order-failed gives the cart its items back for another try.
+        #expect(try await eventually { try await self.shop.cart(customer).count == 1 })
     }
 
     @Test("the payment service is down during the order: the order fails, nothing is charged, the stock comes back")
@@ -104,7 +104,8 @@ struct OrderJourneyTests {
         #expect(try await self.shop.payments(orderID, as: customer).isEmpty)
         #expect(try await self.shop.order(orderID, as: customer).string("status") == "failed")
 
-        // The same cart orders fine now.
+        // The same cart orders fine now, once order-failed has given it its items back.
+        #expect(try await eventually { try await self.shop.cart(customer).count == 1 })
         let again = try await self.shop.placeOrder(customer)
         let againID = try #require(again.string("_id"), "\(again)")
         #expect(try await self.shop.waitForOrder(againID, "confirmed", as: customer) == "confirmed")
