@@ -19,7 +19,7 @@ struct OrderSettings: Sendable {
     /// How long an `Idempotency-Key` is remembered: 24 h, in milliseconds.
     var idempotencyTTL: Int64 = 24 * 3600 * 1000
 
-    var placementTimeoutMillis: Int64 { self.placementTimeout.millis }
+    var placementTimeoutMillis: Int64 { Int64(self.placementTimeout / .milliseconds(1)) }
 
     init(runtime: ServiceRuntime) throws {
         if let value = try runtime.positiveSetting("order.payment.attempts") { self.paymentAttempts = value }

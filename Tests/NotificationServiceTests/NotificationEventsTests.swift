@@ -238,7 +238,10 @@ struct NotificationEventsTests {
         "order-events through the broker: order-shipped gives one notification with the carrier and tracking number, also when published again; order-delivered its own"
     )
     func orderShippedAndDelivered() async throws {
-        try await Self.withOrderEvents { user, publisher, notifications, sender in
+        try await NotificationTests.withBrokerApp { app in
+            let (user, publisher, notifications, sender) = (
+                try await app.register(), app.publisher, app.notifications, app.sender
+            )
             let order = NotificationTests.newID()
             let shipped = Self.orderEvent(.shipped, order: order, user: user.id)
             try await publisher.publish(shipped, to: Topics.orderEvents)
@@ -285,7 +288,8 @@ struct NotificationEventsTests {
         "order-events through the broker: placed, confirmed, failed, cancelled, refunded and rejected give no notification"
     )
     func orderEventsNotNotified() async throws {
-        try await Self.withOrderEvents { user, publisher, notifications, _ in
+        try await NotificationTests.withBrokerApp { app in
+            let (user, publisher, notifications) = (try await app.register(), app.publisher, app.notifications)
             let order = NotificationTests.newID()
             let skipped = OrderEvent.Kind.allCases.filter { $0 != .shipped && $0 != .delivered }
             #expect(skipped.contains(.placed) && skipped.contains(.confirmed) && skipped.contains(.rejected))
@@ -318,39 +322,5 @@ struct NotificationEventsTests {
             carrier: [.shipped, .delivered].contains(kind) ? "UPS" : nil,
             trackingNumber: [.shipped, .delivered].contains(kind) ? "1Z999AA10123456784" : nil
         )
-    }
-
-    /// Runs the notification app (its consumers on unique groups and its delivery loop, with a ``RecordingSender``)
-    /// and the real user service while `body` runs; `body` gets a registered user, a publisher to the test's topics,
-    /// the notifications and the sender.
-    private static func withOrderEvents(
-        _ body:
-            @escaping @Sendable (
-                NotificationTests.RegisteredUser, EventPublisher, MongoCollection<NotificationRecord>, RecordingSender
-            ) async throws -> Void
-    ) async throws {
-        try await NotificationTests.withUserService { userURL, register in
-            let runtime = try await TestRuntimes.make(
-                .notification,
-                overrides: [
-                    "user.url": userURL, "notification.poll.interval.ms": "50", "notification.retry.base.ms": "50",
-                ]
-            )
-            let sender = RecordingSender()
-            let app = try await NotificationService.buildApplication(
-                runtime,
-                consumerGroups: NotificationTests.groups(),
-                sender: sender
-            )
-            let producer = try runtime.makeProducer()
-            let publisher = EventPublisher(producer: producer)
-            let notifications = NotificationTests.notifications(runtime)
-            try await withRunning([{ try await producer.run() }]) {
-                try await app.test(.router) { _ in
-                    try await body(try await register(), publisher, notifications, sender)
-                }
-            }
-            await runtime.store.close()
-        }
     }
 }

@@ -101,6 +101,55 @@ enum NotificationTests {
         var email: String
     }
 
+    /// What ``withBrokerApp(_:)`` hands its body.
+    struct BrokerApp: Sendable {
+        let runtime: ServiceRuntime
+        let client: any TestClientProtocol
+        /// Registers a new user with the real user service (which publishes `user-created`).
+        let register: @Sendable () async throws -> RegisteredUser
+        /// Publishes to the test's topics.
+        let publisher: EventPublisher
+        let notifications: MongoCollection<NotificationRecord>
+        let sender: RecordingSender
+    }
+
+    /// Runs the whole notification app against the real broker (its consumers on unique groups, its delivery loop
+    /// with a ``RecordingSender`` and fast polling) beside the real user service, while `body` runs.
+    static func withBrokerApp(_ body: @escaping @Sendable (BrokerApp) async throws -> Void) async throws {
+        try await self.withUserService { userURL, register in
+            let runtime = try await TestRuntimes.make(
+                .notification,
+                overrides: [
+                    "user.url": userURL, "notification.poll.interval.ms": "50", "notification.retry.base.ms": "50",
+                ]
+            )
+            let sender = RecordingSender()
+            let app = try await NotificationService.buildApplication(
+                runtime,
+                consumerGroups: self.groups(),
+                sender: sender
+            )
+            let producer = try runtime.makeProducer()
+            let publisher = EventPublisher(producer: producer)
+            let notifications = self.notifications(runtime)
+            try await withRunning([{ try await producer.run() }]) {
+                try await app.test(.router) { client in
+                    try await body(
+                        BrokerApp(
+                            runtime: runtime,
+                            client: client,
+                            register: register,
+                            publisher: publisher,
+                            notifications: notifications,
+                            sender: sender
+                        )
+                    )
+                }
+            }
+            await runtime.store.close()
+        }
+    }
+
     /// Runs the real user service on a live port while `body` runs; `body` gets its URL and a way to register users.
     static func withUserService(
         _ body:

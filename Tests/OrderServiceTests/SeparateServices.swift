@@ -18,11 +18,7 @@ final class SeparateServices: Sendable {
     /// A runtime on the order process's database (its store, tokens, a client), when the order runs as a process.
     let orderRuntime: ServiceRuntime?
     private let cartDatabase = TestEnvironment.uniqueName("cart").replacingOccurrences(of: "-", with: "_")
-    private let cartGroups = (
-        created: TestEnvironment.uniqueName("order-tests-cart-created"),
-        deleted: TestEnvironment.uniqueName("order-tests-cart-deleted"),
-        orders: TestEnvironment.uniqueName("order-tests-cart-orders")
-    )
+    private let cartGroups = SeparateServices.uniqueCartGroups()
     /// The order process's configuration (set by ``prepare(peers:)``, once every peer's URL is known).
     private let orderValues = Mutex<[String: String]>([:])
     private let peers = Mutex<[StorefrontService: String]>([:])
@@ -62,27 +58,30 @@ final class SeparateServices: Sendable {
     /// The separate cart service, on its port and database, with its consumer groups.
     func cartService() throws -> LiveService {
         guard let port = self.ports[.cart] else { preconditionFailure("the cart does not run separately") }
-        let groups = self.cartGroups
-        return LiveService(.cart, overrides: ["mongo.database": self.cartDatabase], port: port) { runtime in
-            let app = try await CartService.buildApplication(
-                runtime,
-                consumerGroups: .init(userCreated: groups.created, userDeleted: groups.deleted),
-                orderGroup: groups.orders
-            )
-            return { try await app.runService() }
-        }
+        return Self.cart(groups: self.cartGroups, overrides: ["mongo.database": self.cartDatabase], port: port)
     }
 
     /// The cart service as the other tests run it (not separate): fresh database, unique groups.
     static func cart() -> LiveService {
-        LiveService(.cart) { runtime in
+        self.cart(groups: self.uniqueCartGroups())
+    }
+
+    private typealias CartGroups = (created: String, deleted: String, orders: String)
+
+    private static func uniqueCartGroups() -> CartGroups {
+        (
+            created: TestEnvironment.uniqueName("order-tests-cart-created"),
+            deleted: TestEnvironment.uniqueName("order-tests-cart-deleted"),
+            orders: TestEnvironment.uniqueName("order-tests-cart-orders")
+        )
+    }
+
+    private static func cart(groups: CartGroups, overrides: [String: String] = [:], port: Int? = nil) -> LiveService {
+        LiveService(.cart, overrides: overrides, port: port) { runtime in
             let app = try await CartService.buildApplication(
                 runtime,
-                consumerGroups: .init(
-                    userCreated: TestEnvironment.uniqueName("order-tests-cart-created"),
-                    userDeleted: TestEnvironment.uniqueName("order-tests-cart-deleted")
-                ),
-                orderGroup: TestEnvironment.uniqueName("order-tests-cart-orders")
+                consumerGroups: .init(userCreated: groups.created, userDeleted: groups.deleted),
+                orderGroup: groups.orders
             )
             return { try await app.runService() }
         }

@@ -86,14 +86,19 @@ package func withLiveServices<T: Sendable>(
         for (service, port) in ports {
             let healthy = await eventually(.seconds(60)) {
                 if ended.withLock({ $0 }) != nil { return true }
-                let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/health")
-                return (try? await HTTPClient.shared.execute(request, timeout: .seconds(5)).status.code) == 200
+                return await answersHealth(port: port)
             }
             if let (service, reason) = ended.withLock({ $0 }) { throw NotStarted(service: service, reason: reason) }
             guard healthy else { throw NotStarted(service: service, reason: "no answer to /health within 60 s") }
         }
         return try await body(LiveServices(runtimes: runtimes, urls: urls))
     }
+}
+
+/// Whether a service on loopback `port` answers `GET /health` with 200 (within 5 s).
+package func answersHealth(port: Int) async -> Bool {
+    let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/health")
+    return (try? await HTTPClient.shared.execute(request, timeout: .seconds(5)).status.code) == 200
 }
 
 /// A service of ``withLiveServices(_:peers:_:)`` did not start: it stopped (e.g. its port was taken) or did

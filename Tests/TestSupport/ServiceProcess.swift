@@ -31,8 +31,7 @@ package enum ServiceProcess {
         )
         let healthy = await eventually(.seconds(60)) {
             guard process.isRunning else { return true }
-            let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/health")
-            return (try? await HTTPClient.shared.execute(request, timeout: .seconds(5)).status.code) == 200
+            return await answersHealth(port: port)
         }
         guard healthy, process.isRunning else {
             let log = (try? String(contentsOf: process.logFile, encoding: .utf8)) ?? ""

@@ -232,6 +232,7 @@ struct OrderController: Sendable {
         let stored: Order
         do {
             let (lines, totalCents) = try await self.priced(cart)
+            let reservation: String
             switch try await self.peers.inventory.reserve(
                 orderID: orderID.hex,
                 items: lines.map { .init(productId: $0.productId, quantity: $0.quantity) }
@@ -239,9 +240,10 @@ struct OrderController: Sendable {
             case .insufficient(let message):
                 throw APIError.conflict(message, code: "insufficient_stock")
             case .reserved(let id):
-                reservationID = id
+                reservation = id
             }
-            try await self.repository.recordReservation(orderID: orderID.hex, reservationID: reservationID ?? "")
+            reservationID = reservation  // for the failure paths below
+            try await self.repository.recordReservation(orderID: orderID.hex, reservationID: reservation)
             let millis = Date().epochMilliseconds
             stored = Order(
                 id: orderID,
@@ -251,7 +253,7 @@ struct OrderController: Sendable {
                 status: .pending,
                 createdAt: Date(timeIntervalSince1970: Double(millis) / 1000),
                 total: Double(totalCents) / 100,
-                reservationId: reservationID ?? "",
+                reservationId: reservation,
                 totalCents: totalCents,
                 createdAtMs: millis,
                 updatedAt: millis
@@ -323,12 +325,15 @@ struct OrderController: Sendable {
         return (lines, totalCents)
     }
 
-    /// Ends a placement without an order (``OrderRepository/reject(orderID:userID:reason:)``) and withdraws its stock
-    /// reservation. Best effort: what fails here is done by the sweeper once the placement is old enough.
+    /// Ends a placement without an order (``OrderRepository/reject(orderID:userID:reason:)``) and, if that happened
+    /// here, withdraws its stock reservation. When the placement was already ended, the order may have been stored
+    /// after all (a commit whose answer was lost): its reservation is then the order's, and is left alone. Best
+    /// effort: what fails here is done by the sweeper once the placement is old enough.
     private func reject(orderID: String, userID: String, reason: String, reservationID: String? = nil) async {
         do {
-            let placement = try await self.repository.reject(orderID: orderID, userID: userID, reason: reason)
-            if let reservation = reservationID ?? placement?.reservationId {
+            guard let placement = try await self.repository.reject(orderID: orderID, userID: userID, reason: reason)
+            else { return }
+            if let reservation = reservationID ?? placement.reservationId {
                 await self.peers.withdrawReservationLater(reservation)
             }
         } catch {

@@ -26,7 +26,9 @@ struct PendingOrderSweeper: Sendable {
     func sweep() async throws -> Int {
         let now = Date().epochMilliseconds
         var settled = 0
-        for placement in try await self.repository.placements(createdBefore: now - self.placementTimeout.millis) {
+        for placement in try await self.repository.placements(
+            createdBefore: now - Int64(self.placementTimeout / .milliseconds(1))
+        ) {
             let rejected = try await self.repository.reject(
                 orderID: placement.id,
                 userID: placement.userId,
@@ -37,7 +39,9 @@ struct PendingOrderSweeper: Sendable {
             if let reservation = rejected.reservationId { await self.peers.withdrawReservationLater(reservation) }
             settled += 1
         }
-        for order in try await self.repository.pending(createdBefore: now - self.pendingTimeout.millis) {
+        for order in try await self.repository.pending(
+            createdBefore: now - Int64(self.pendingTimeout / .milliseconds(1))
+        ) {
             let paid: Bool
             do {
                 paid = try await self.peers.hasSuccessfulPayment(orderID: order.id.hex)
@@ -69,9 +73,4 @@ struct PendingOrderSweeper: Sendable {
         }
         return settled
     }
-}
-
-extension Duration {
-    /// Whole milliseconds.
-    var millis: Int64 { Int64(self / .milliseconds(1)) }
 }

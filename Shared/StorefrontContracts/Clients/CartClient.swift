@@ -47,8 +47,8 @@ package struct CartClient: Sendable {
         )
         switch response.status.code {
         case 200: break
-        case 400 where PeerAnswer.errorCode(of: response) == "cart_empty": return .empty
-        case 409 where PeerAnswer.errorCode(of: response) == "checkout_in_progress":
+        case 400 where PeerAnswer.errorCode(of: response, from: .cart) == "cart_empty": return .empty
+        case 409 where PeerAnswer.errorCode(of: response, from: .cart) == "checkout_in_progress":
             let answer = try response.decode(JSONValue.self, peer: .cart)
             guard case .string(let pending)? = answer["error"]?["orderId"], MongoObjectID(pending) != nil else {
                 throw PeerAnswer.invalid(from: .cart, call, "a checkout_in_progress without the pending orderId")

@@ -27,8 +27,8 @@ package enum PeerAnswer {
     }
 
     /// The `error.code` of an error answer in the platform's envelope, if it has one.
-    package static func errorCode(of response: ServiceClient.Response) -> String? {
-        guard case .string(let code)? = (try? response.decode(JSONValue.self, peer: .cart))?["error"]?["code"] else {
+    package static func errorCode(of response: ServiceClient.Response, from peer: StorefrontService) -> String? {
+        guard case .string(let code)? = (try? response.decode(JSONValue.self, peer: peer))?["error"]?["code"] else {
             return nil
         }
         return code
