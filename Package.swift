@@ -146,6 +146,7 @@ let package = Package(
         .target(
             name: "StorefrontContracts",
             dependencies: [
+                "KafkaBus",
                 "MongoStore",
                 "ServiceKit",
                 .product(name: "HTTPTypes", package: "swift-http-types"),

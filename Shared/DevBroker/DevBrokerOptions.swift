@@ -10,7 +10,7 @@ struct DevBrokerOptions: Sendable {
     /// `--brokers N`: number of mock brokers, ids `1...N` (default 1).
     var brokers = 1
     /// `--partitions N`: partitions of every created topic; by default each platform topic gets its partition count
-    /// from the contracts (`Topics.all`) and each extra topic 3.
+    /// from the contracts (`Topics.created`: event and dead-letter topics) and each extra topic 3.
     var partitions: Int?
     /// `--topic NAME` (repeatable): extra topics to create besides ``standardTopics``.
     var extraTopics: [String] = []
@@ -23,15 +23,15 @@ struct DevBrokerOptions: Sendable {
     /// topics while the tests run.
     var topicSets = 0
 
-    /// The platform's topics (`Topics.all`), the extra topics without duplicates, then the topic sets, each with its
+    /// The platform's topics (`Topics.created`), the extra topics without duplicates, then the topic sets, each with its
     /// partition count.
     var topics: [TopicDescriptor] {
-        var topics = Topics.all.map { TopicDescriptor(name: $0.name, partitions: self.partitions ?? $0.partitions) }
+        var topics = Topics.created.map { TopicDescriptor(name: $0.name, partitions: self.partitions ?? $0.partitions) }
         for name in self.extraTopics where !topics.contains(where: { $0.name == name }) {
             topics.append(TopicDescriptor(name: name, partitions: self.partitions ?? 3))
         }
         for index in 0..<self.topicSets {
-            topics += Topics.all.map {
+            topics += Topics.created.map {
                 TopicDescriptor(name: Topics.setPrefix(index) + $0.name, partitions: self.partitions ?? $0.partitions)
             }
         }

@@ -1,3 +1,4 @@
+import KafkaBus
 package import ServiceKit
 
 /// Every Kafka topic of the platform, with the event type it carries and its partition count: the one place a topic
@@ -17,11 +18,22 @@ package enum Topics {
     /// An order's life, one event per state it enters (order service → cart, notification).
     package static let orderEvents = EventTopic<OrderEvent>("order-events", partitions: 3)
 
-    /// Every topic, in the order above: what the dev broker and `compose/` create.
+    /// Every event topic, in the order above.
     package static let all: [TopicDescriptor] = [
         userCreated.descriptor, userDeleted.descriptor, paymentEvents.descriptor, inventoryEvents.descriptor,
         orderEvents.descriptor,
     ]
+
+    /// The dead-letter topic of each event topic (`<topic>.dlq`, `KafkaBusDeadLetter`), where consumers put the
+    /// messages they gave up on. One partition each: dead letters are few, and one partition lists them in the order
+    /// they failed.
+    package static let deadLetters: [TopicDescriptor] = all.map {
+        TopicDescriptor(name: KafkaBusDeadLetter.topic(for: $0.name), partitions: 1)
+    }
+
+    /// Every topic the platform needs: the event topics, then their dead-letter topics. What the dev broker, the test
+    /// topic sets and `compose/` create.
+    package static let created: [TopicDescriptor] = all + deadLetters
 
     /// The prefix of the `index`th set of these topics that a dev broker creates up front (`dev-broker --topic-sets N`):
     /// `s<index>.`. A test run gives each test a set of its own, so no test sees another's events.

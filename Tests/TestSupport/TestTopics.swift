@@ -51,7 +51,7 @@ package enum TestTopics {
             if let task = creations[prefix] { return task }
             let task = Task {
                 let control = DevBrokerControl(controlURL: try TestEnvironment.brokerControlURL())
-                for topic in Topics.all {
+                for topic in Topics.created {
                     try await control.createTopic(
                         prefix + topic.name,
                         partitions: topic.partitions,
