@@ -16,7 +16,7 @@ func buildApplication(
     consumerGroups: UserEventsConsumer.Groups = .original,
     orderGroup: String = OrderEventsConsumer.originalGroup
 ) async throws -> some ApplicationProtocol {
-    let router = runtime.makeRouter()
+    let router = runtime.makeRouter(apiDocument: PackageResources.openapi_json)
     let repository = CartRepository(store: runtime.store)
     CartController(
         repository: repository,

@@ -12,13 +12,15 @@ func buildApplication(
     let settings = try InventorySettings(runtime: runtime)
     let ledger = StockLedger(store: runtime.store)
     let reservations = Reservations(store: runtime.store, ledger: ledger, ttl: settings.ttl)
-    let router = runtime.makeRouter()
+    let router = runtime.makeRouter(apiDocument: PackageResources.openapi_json)
     InventoryController(ledger: ledger).addRoutes(to: router.protected)
     ReservationController(reservations: reservations).addRoutes(to: router.protected)
     let producer = try runtime.makeProducer()
     let relay = try runtime.makeOutboxRelay(producer: producer)
     let consumer = try PaymentEventsConsumer(reservations: reservations, notifyOutbox: { relay.notify() })
         .makeConsumer(runtime: runtime, groupID: consumerGroup)
+    let byState = runtime.labelledGauge("storefront_reservations", label: "state")
+    runtime.onScrape { try await byState.set(reservations.countsByStatus()) }
     let sweeper = PeriodicWorker("reservation sweep", every: settings.sweepInterval, logger: runtime.logger) {
         try await reservations.sweep(logger: runtime.logger)
     }

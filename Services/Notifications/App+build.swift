@@ -16,7 +16,7 @@ func buildApplication(
     consumerGroups: NotificationEventsConsumer.Groups = .original,
     sender: (any NotificationSender)? = nil
 ) async throws -> some ApplicationProtocol {
-    let router = runtime.makeRouter()
+    let router = runtime.makeRouter(apiDocument: PackageResources.openapi_json)
     let repository = NotificationRepository(store: runtime.store)
     NotificationController(repository: repository).addRoutes(to: router.protected)
     let delivery = NotificationDelivery(

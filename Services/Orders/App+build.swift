@@ -14,10 +14,12 @@ func buildApplication(
     let relay = try runtime.makeOutboxRelay(producer: producer)
     let repository = OrderRepository(store: runtime.store, relay: relay)
     let peers = Peers(client: runtime.client, logger: runtime.logger)
-    let router = runtime.makeRouter()
+    let router = runtime.makeRouter(apiDocument: PackageResources.openapi_json)
     OrderController(repository: repository, peers: peers, settings: settings).addRoutes(to: router.protected)
     let consumers = try OrderEvents(repository: repository, peers: peers)
         .makeConsumers(runtime: runtime, groups: consumerGroups)
+    let byStatus = runtime.labelledGauge("storefront_orders", label: "status")
+    runtime.onScrape { try await byStatus.set(repository.countsByStatus()) }
     let sweeper = PendingOrderSweeper(
         repository: repository,
         peers: peers,

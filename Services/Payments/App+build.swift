@@ -12,7 +12,7 @@ func buildApplication(_ runtime: ServiceRuntime) async throws -> some Applicatio
     // A claim is only taken for abandoned once it is well past what a charge can take.
     configured.staleClaimAge = 60 + Double(settings.processorLatency.components.seconds)
     let repository = configured
-    let router = runtime.makeRouter()
+    let router = runtime.makeRouter(apiDocument: PackageResources.openapi_json)
     PaymentController(
         repository: repository,
         orders: OrderClient(runtime.client),

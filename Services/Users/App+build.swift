@@ -13,7 +13,7 @@ func buildApplication(_ runtime: ServiceRuntime) async throws -> some Applicatio
     let relay = try runtime.makeOutboxRelay(producer: producer)
     let repository = UserRepository(store: runtime.store, relay: relay)
     let hasher = try await PasswordHasher(cost: settings.bcryptCost)
-    let router = runtime.makeRouter()
+    let router = runtime.makeRouter(apiDocument: PackageResources.openapi_json)
     UserController(repository: repository, hasher: hasher, authority: runtime.authority).addRoutes(to: router)
     let logger = runtime.logger
     return runtime.makeApplication(router: router, services: [producer, relay]) {

@@ -25,6 +25,13 @@ package struct KafkaBusConfiguration: Sendable {
     /// Cap of the consumer's handler-retry backoff (100 ms doubling up to this). Config key `retry.backoff.max.ms`
     /// (`KAFKA_RETRY_BACKOFF_MAX_MS`), default 10000 ms.
     package var retryBackoffMax: Duration
+    /// How many times a consumer runs its handler on one message before it dead-letters it. Config key
+    /// `handler.max.attempts` (`KAFKA_HANDLER_MAX_ATTEMPTS`), default 20.
+    package var handlerMaxAttempts: Int
+    /// How long a consumer keeps retrying one message (from its first attempt) before it dead-letters it: the
+    /// longest a failing message holds its partition back. Config key `handler.retry.timeout.ms`
+    /// (`KAFKA_HANDLER_RETRY_TIMEOUT_MS`), default 60000 ms.
+    package var handlerRetryTimeout: Duration
     /// Prepended to every topic name this client produces to or subscribes to, and stripped from the topics of the
     /// messages and reports it hands back, so code only ever sees the logical names (`user-created`). Lets several
     /// environments (or test runs) share one cluster without seeing each other's events. Config key `topic.prefix`
@@ -45,6 +52,8 @@ package struct KafkaBusConfiguration: Sendable {
         self.sessionTimeout = .milliseconds(10_000)
         self.autoCommitInterval = .milliseconds(5000)
         self.retryBackoffMax = .milliseconds(10_000)
+        self.handlerMaxAttempts = 20
+        self.handlerRetryTimeout = .milliseconds(60_000)
         self.topicPrefix = ""
         self.additional = [:]
     }
@@ -60,6 +69,8 @@ package struct KafkaBusConfiguration: Sendable {
     /// | `session.timeout.ms` | `KAFKA_SESSION_TIMEOUT_MS` | int > 0 | 10000 |
     /// | `auto.commit.interval.ms` | `KAFKA_AUTO_COMMIT_INTERVAL_MS` | int > 0 | 5000 |
     /// | `retry.backoff.max.ms` | `KAFKA_RETRY_BACKOFF_MAX_MS` | int > 0 | 10000 |
+    /// | `handler.max.attempts` | `KAFKA_HANDLER_MAX_ATTEMPTS` | int > 0 | 20 |
+    /// | `handler.retry.timeout.ms` | `KAFKA_HANDLER_RETRY_TIMEOUT_MS` | int > 0 | 60000 |
     /// | `topic.prefix` | `KAFKA_TOPIC_PREFIX` | string | empty |
     ///
     /// - Parameters:
@@ -80,6 +91,17 @@ package struct KafkaBusConfiguration: Sendable {
             default: self.autoCommitInterval
         )
         self.retryBackoffMax = try Self.milliseconds(reader, "retry.backoff.max.ms", default: self.retryBackoffMax)
+        self.handlerRetryTimeout = try Self.milliseconds(
+            reader,
+            "handler.retry.timeout.ms",
+            default: self.handlerRetryTimeout
+        )
+        if let text = reader.string(forKey: "handler.max.attempts") {
+            guard let attempts = Int(text), attempts > 0 else {
+                throw KafkaBusError.configuration("kafka.handler.max.attempts must be a positive integer")
+            }
+            self.handlerMaxAttempts = attempts
+        }
         self.topicPrefix = reader.string(forKey: "topic.prefix", default: "")
     }
 
@@ -92,20 +114,19 @@ package struct KafkaBusConfiguration: Sendable {
     }
 
     /// Reads a positive integer number of milliseconds, rejecting values that are present but not positive integers
-    /// (instead of silently falling back to the default).
+    /// (instead of silently falling back to the default). Read as text and parsed here, so that every provider
+    /// (environment, in-memory overrides) is read the same way.
     private static func milliseconds(
         _ reader: ConfigReader,
         _ key: String,
         default defaultValue: Duration
     ) throws -> Duration {
-        if let value = reader.int(forKey: ConfigKey(key)) {
-            guard value > 0 else { throw KafkaBusError.configuration("kafka.\(key) must be positive") }
-            return .milliseconds(value)
-        }
-        if reader.string(forKey: ConfigKey(key)) != nil {
+        guard let text = reader.string(forKey: ConfigKey(key)) else { return defaultValue }
+        guard let value = Int(text) else {
             throw KafkaBusError.configuration("kafka.\(key) must be an integer number of milliseconds")
         }
-        return defaultValue
+        guard value > 0 else { throw KafkaBusError.configuration("kafka.\(key) must be positive") }
+        return .milliseconds(value)
     }
 }
 

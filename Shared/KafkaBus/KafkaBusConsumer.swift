@@ -1,23 +1,46 @@
+import Foundation
 package import Logging
+package import Metrics
 import ServiceLifecycle
 import Synchronization
 
+/// Thrown by a handler for a message that handling again cannot help (it does not decode, or makes no sense): the
+/// consumer dead-letters it at once instead of retrying.
+package struct KafkaBusPoisonMessage: Error, CustomStringConvertible {
+    /// Why the message cannot be handled.
+    package let reason: String
+
+    package init(_ reason: String) {
+        self.reason = reason
+    }
+
+    package var description: String { self.reason }
+}
+
 /// A consumer-group member that hands each message to a handler and commits its offset only after the handler
-/// returned normally (at-least-once delivery).
+/// returned normally, or after the message was dead-lettered (at-least-once delivery; nothing dropped silently).
 ///
 /// Semantics:
 /// - Messages are handled **one at a time**, in order, across all assigned partitions (a slow or failing message
 ///   holds back the others; per-key order is preserved).
 /// - A throwing handler means "transient failure": the same message is retried in place with exponential backoff
-///   (100 ms doubling up to `retryBackoffMax`), and nothing after it is handled or committed meanwhile. A handler
-///   that keeps failing longer than librdkafka's `max.poll.interval.ms` (default 300000; set it through `additional`)
-///   makes the consumer leave the group, and the message is redelivered after the rebalance.
-/// - Handlers must be idempotent (a crash between handling and committing redelivers) and must swallow and log
-///   permanent failures such as undecodable payloads, or the consumer retries them forever.
+///   (100 ms doubling up to `retryBackoffMax`), and nothing after it is handled or committed meanwhile, **for at most
+///   `handlerMaxAttempts` attempts and `handlerRetryTimeout`**, whichever ends first. Then, or at once when the
+///   handler throws ``KafkaBusPoisonMessage``, the message goes to its dead-letter topic `<topic>.dlq`
+///   (``KafkaBusDeadLetter``: same key and value, its headers plus where it came from, the group, the error and the
+///   attempts) and the consumer commits past it. A dead letter that cannot be written (broker down) is retried until
+///   it is: the message is never dropped. Without a `deadLetters` producer the consumer retries forever and skips a
+///   poison message with an error log (libraries and tests only; services always dead-letter).
+/// - Handlers must be idempotent (a crash between handling and committing redelivers; dead letters are re-driven).
 /// - On graceful shutdown or cancellation of ``run()``: no further handler call starts (a running one finishes; a
 ///   retry backoff is cut short), the offsets of the handled messages are committed, the consumer leaves the group
 ///   (`rd_kafka_consumer_close`) and `run()` returns. A restart with the same group resumes right after the last
 ///   handled message.
+///
+/// Metrics (swift-metrics, dimensions `group` and `topic`): `storefront_events_handled_total`,
+/// `storefront_events_retried_total`, `storefront_events_dead_lettered_total`, the handler's latency
+/// `storefront_event_handler_duration_seconds` and `storefront_consumer_lag` (messages behind the partitions' high
+/// watermarks as last fetched, summed over this member's partitions).
 ///
 /// librdkafka properties: `bootstrap.servers`, `client.id`, `group.id`, `enable.auto.commit=true`,
 /// `enable.auto.offset.store=false` (offsets are stored with `rd_kafka_offsets_store` after the handler succeeds and
@@ -30,7 +53,7 @@ import Synchronization
 /// private two-thread `NIOThreadPool`; the handler runs on the cooperative pool as ordinary async code, with the
 /// message already copied into Swift values.
 ///
-/// Thread-safe: the lifecycle is in a `Mutex`; everything else is immutable.
+/// Thread-safe: the lifecycle and the lag table are in `Mutex`es; everything else is immutable.
 package final class KafkaBusConsumer: Service, Sendable {
     private enum Lifecycle: Sendable {
         case idle
@@ -52,8 +75,14 @@ package final class KafkaBusConsumer: Service, Sendable {
     private let groupID: String
     private let handler: @Sendable (KafkaBusMessage) async throws -> Void
     private let retryBackoffMax: Duration
+    private let maxAttempts: Int
+    private let retryTimeout: Duration
+    private let deadLetters: KafkaBusProducer?
     private let commitTimeout: Duration
     private let logger: Logger
+    private let metrics: ConsumerMetrics
+    /// Messages behind, per partition of each topic (physical names), for the lag gauge.
+    private let lag = Mutex<[String: [Int32: Int64]]>([:])
 
     /// Creates the consumer; it joins the group only when ``run()`` starts. Non-blocking.
     /// - Parameters:
@@ -62,14 +91,19 @@ package final class KafkaBusConsumer: Service, Sendable {
     ///   - topics: The topics to subscribe to, by logical name (the configuration's `topicPrefix` is added here and
     ///     removed from the messages handed to `handler`).
     ///   - logger: Receives librdkafka's log lines (forwarded, never written to stderr) and handler failures.
+    ///   - deadLetters: Where messages the consumer gives up on are written (their `<topic>.dlq`, same prefix); it
+    ///     must be running while the consumer runs (start it before, stop it after). `nil`: retry forever.
+    ///   - metrics: Where the consumer's metrics go (see the type's documentation).
     ///   - handler: Called with each message, on the cooperative pool. Return normally to commit it; throw to retry
-    ///     it (see the type's documentation).
+    ///     it, ``KafkaBusPoisonMessage`` to dead-letter it (see the type's documentation).
     /// - Throws: ``KafkaBusError`` `.configuration` when librdkafka refuses a property or `topics` is empty.
     package init(
         configuration: KafkaBusConfiguration,
         groupID: String,
         topics: [String],
         logger: Logger,
+        deadLetters: KafkaBusProducer? = nil,
+        metrics: any MetricsFactory = MetricsSystem.factory,
         handler: @escaping @Sendable (KafkaBusMessage) async throws -> Void
     ) throws {
         guard !topics.isEmpty else {
@@ -97,8 +131,12 @@ package final class KafkaBusConsumer: Service, Sendable {
         self.groupID = groupID
         self.handler = handler
         self.retryBackoffMax = configuration.retryBackoffMax
+        self.maxAttempts = configuration.handlerMaxAttempts
+        self.retryTimeout = configuration.handlerRetryTimeout
+        self.deadLetters = deadLetters
         self.commitTimeout = configuration.sessionTimeout
         self.logger = logger
+        self.metrics = ConsumerMetrics(groupID: groupID, topics: topics, factory: metrics)
     }
 
     deinit {
@@ -192,48 +230,129 @@ package final class KafkaBusConsumer: Service, Sendable {
         }
     }
 
-    /// Calls the handler until it succeeds or shutdown begins; stores the offset after a success.
+    /// Calls the handler until it succeeds, the message is dead-lettered, or shutdown begins; then stores the offset.
     private func handle(_ message: KafkaBusMessage) async {
-        var backoff = Self.initialBackoff
-        var attempt = 1
         var logical = message
         logical.topic = self.configuration.logicalTopic(message.topic)
+        self.updateLag(message, handled: false)
+        let started = ContinuousClock.now
+        var backoff = Self.initialBackoff
+        var attempt = 1
         while !self.isStopping {
+            let attemptStarted = ContinuousClock.now
             do {
                 try await self.handler(logical)
+                self.metrics.handled(logical.topic, in: ContinuousClock.now - attemptStarted)
+                self.storeOffset(after: message)
+                return
             } catch {
-                self.logger.warning(
-                    "Kafka message handler failed; retrying",
-                    metadata: [
-                        "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
-                        "kafka.offset": "\(message.offset)", "kafka.attempt": "\(attempt)",
-                        "kafka.retry_in_ms": "\(backoff.clampedMilliseconds)", "error": "\(error)",
-                    ]
-                )
-                // Cut short by graceful shutdown or cancellation; the loop condition then ends the retries.
-                try? await cancelWhenGracefulShutdown { [backoff] in try await Task.sleep(for: backoff) }
+                self.metrics.timed(logical.topic, in: ContinuousClock.now - attemptStarted)
+                let isPoison = error is KafkaBusPoisonMessage
+                let elapsed = ContinuousClock.now - started
+                if let deadLetters = self.deadLetters,
+                    isPoison || attempt >= self.maxAttempts || elapsed >= self.retryTimeout
+                {
+                    guard await self.deadLetter(logical, error: error, attempts: attempt, via: deadLetters) else {
+                        return  // stopping: not committed, so redelivered after the restart
+                    }
+                    self.storeOffset(after: message)
+                    return
+                }
+                if isPoison {
+                    self.logger.error(
+                        "Kafka message cannot be handled; skipping it (no dead-letter topic)",
+                        metadata: self.describe(message, error)
+                    )
+                    self.storeOffset(after: message)
+                    return
+                }
+                var metadata = self.describe(message, error)
+                metadata["kafka.attempt"] = "\(attempt)"
+                metadata["kafka.retry_in_ms"] = "\(backoff.clampedMilliseconds)"
+                self.logger.warning("Kafka message handler failed; retrying", metadata: metadata)
+                self.metrics.retried(logical.topic)
+                // The last wait ends at the retry deadline, so the bound holds; cut short by graceful shutdown.
+                let wait = self.deadLetters == nil ? backoff : max(.zero, min(backoff, self.retryTimeout - elapsed))
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
                 backoff = min(backoff * 2, self.retryBackoffMax)
                 attempt += 1
-                continue
             }
+        }
+    }
+
+    /// Writes `message` to its dead-letter topic, retrying (with backoff) until the broker took it or shutdown begins.
+    /// - Returns: whether it was written.
+    private func deadLetter(
+        _ message: KafkaBusMessage,
+        error: any Error,
+        attempts: Int,
+        via producer: KafkaBusProducer
+    ) async -> Bool {
+        var letter = KafkaBusMessage(
+            topic: KafkaBusDeadLetter.topic(for: message.topic),
+            key: message.key,
+            value: message.value,
+            headers: message.headers
+        )
+        letter.headers[KafkaBusDeadLetter.Header.topic] = message.topic
+        letter.headers[KafkaBusDeadLetter.Header.partition] = String(message.partition)
+        letter.headers[KafkaBusDeadLetter.Header.offset] = String(message.offset)
+        letter.headers[KafkaBusDeadLetter.Header.key] = message.key
+        letter.headers[KafkaBusDeadLetter.Header.group] = self.groupID
+        letter.headers[KafkaBusDeadLetter.Header.error] = String("\(error)".prefix(1000))
+        letter.headers[KafkaBusDeadLetter.Header.attempts] = String(attempts)
+        letter.headers[KafkaBusDeadLetter.Header.failedAt] = String(Int64(Date().timeIntervalSince1970 * 1000))
+        var backoff = Self.initialBackoff
+        while !self.isStopping {
             do {
-                try self.client.storeOffset(
-                    topic: message.topic,
-                    partition: message.partition,
-                    offset: message.offset + 1
-                )
+                let report = try await producer.send(letter)
+                var metadata = self.describe(message, error)
+                metadata["kafka.attempts"] = "\(attempts)"
+                metadata["kafka.dead_letter"] = "\(report.topic)/\(report.partition)/\(report.offset)"
+                self.logger.error("Kafka message dead-lettered", metadata: metadata)
+                self.metrics.deadLettered(message.topic)
+                return true
             } catch {
-                // E.g. the partition was revoked while the handler ran: its new owner will redeliver the message.
-                self.logger.warning(
-                    "Kafka offset not stored",
-                    metadata: [
-                        "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
-                        "kafka.offset": "\(message.offset)", "error": "\(error)",
-                    ]
+                self.logger.error(
+                    "Kafka dead letter not written; retrying",
+                    metadata: ["kafka.topic": "\(letter.topic)", "error": "\(error)"]
                 )
+                try? await cancelWhenGracefulShutdown { [backoff] in try await Task.sleep(for: backoff) }
+                backoff = min(backoff * 2, self.retryBackoffMax)
             }
+        }
+        return false
+    }
+
+    /// Marks `message` handled: its offset + 1 is committed with the next commit.
+    private func storeOffset(after message: KafkaBusMessage) {
+        self.updateLag(message, handled: true)
+        do {
+            try self.client.storeOffset(topic: message.topic, partition: message.partition, offset: message.offset + 1)
+        } catch {
+            // E.g. the partition was revoked while the handler ran: its new owner will redeliver the message.
+            self.logger.warning("Kafka offset not stored", metadata: self.describe(message, error))
+        }
+    }
+
+    /// Updates the lag gauge from the partition's last fetched high watermark.
+    private func updateLag(_ message: KafkaBusMessage, handled: Bool) {
+        guard let high = self.client.cachedHighWatermark(topic: message.topic, partition: message.partition) else {
             return
         }
+        let behind = max(0, high - message.offset - (handled ? 1 : 0))
+        let total = self.lag.withLock { lag in
+            lag[message.topic, default: [:]][message.partition] = behind
+            return lag[message.topic]!.values.reduce(0, +)
+        }
+        self.metrics.lag(self.configuration.logicalTopic(message.topic), total)
+    }
+
+    private func describe(_ message: KafkaBusMessage, _ error: any Error) -> Logger.Metadata {
+        [
+            "kafka.topic": "\(message.topic)", "kafka.partition": "\(message.partition)",
+            "kafka.offset": "\(message.offset)", "error": "\(error)",
+        ]
     }
 
     /// Commits what was handled and leaves the group, on a consumer thread; runs even when `run()` was cancelled.
@@ -251,5 +370,60 @@ package final class KafkaBusConsumer: Service, Sendable {
         } catch {
             self.logger.warning("Kafka consumer close failed", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// The consumer's metrics, made once per topic.
+private struct ConsumerMetrics: Sendable {
+    private struct TopicMetrics: Sendable {
+        let handled: Counter
+        let retried: Counter
+        let deadLettered: Counter
+        let duration: Timer
+        let lag: Gauge
+    }
+
+    private let byTopic: [String: TopicMetrics]
+
+    init(groupID: String, topics: [String], factory: any MetricsFactory) {
+        var byTopic: [String: TopicMetrics] = [:]
+        for topic in topics {
+            let dimensions = [("group", groupID), ("topic", topic)]
+            byTopic[topic] = TopicMetrics(
+                handled: Counter(label: "storefront_events_handled_total", dimensions: dimensions, factory: factory),
+                retried: Counter(label: "storefront_events_retried_total", dimensions: dimensions, factory: factory),
+                deadLettered: Counter(
+                    label: "storefront_events_dead_lettered_total",
+                    dimensions: dimensions,
+                    factory: factory
+                ),
+                duration: Timer(
+                    label: "storefront_event_handler_duration_seconds",
+                    dimensions: dimensions,
+                    preferredDisplayUnit: .seconds,
+                    factory: factory
+                ),
+                lag: Gauge(label: "storefront_consumer_lag", dimensions: dimensions, factory: factory)
+            )
+        }
+        self.byTopic = byTopic
+    }
+
+    func handled(_ topic: String, in duration: Duration) {
+        self.byTopic[topic]?.handled.increment()
+        self.timed(topic, in: duration)
+    }
+
+    func timed(_ topic: String, in duration: Duration) {
+        self.byTopic[topic]?.duration.recordNanoseconds(Self.nanoseconds(duration))
+    }
+
+    func retried(_ topic: String) { self.byTopic[topic]?.retried.increment() }
+    func deadLettered(_ topic: String) { self.byTopic[topic]?.deadLettered.increment() }
+    func lag(_ topic: String, _ value: Int64) { self.byTopic[topic]?.lag.record(value) }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

@@ -38,6 +38,9 @@ package struct ServiceConfiguration: Sendable {
     package var port: Int
     package var httpClientTimeout: Duration
     package var readyTimeout: Duration
+    /// How long a service keeps serving after SIGTERM, answering `/ready` with 503, before it closes its listener
+    /// (`SHUTDOWN_DRAIN_MS`, default 5000; 0 skips the drain): time for a load balancer to stop sending to it.
+    package var shutdownDrain: Duration
     package var peerURLs: [StorefrontService: String]
 
     /// - Throws: ``ConfigurationError`` naming the key whose value is malformed.
@@ -54,6 +57,9 @@ package struct ServiceConfiguration: Sendable {
             try Self.parse(reader, "http.client.timeout.ms", default: 5000, Self.positive)
         )
         self.readyTimeout = .milliseconds(try Self.parse(reader, "ready.timeout.ms", default: 2000, Self.positive))
+        self.shutdownDrain = .milliseconds(
+            try Self.parse(reader, "shutdown.drain.ms", default: 5000) { Int($0).flatMap { $0 >= 0 ? $0 : nil } }
+        )
         var peers: [StorefrontService: String] = [:]
         for peer in StorefrontService.allCases {
             let url = reader.string(forKey: ConfigKey(peer.urlKey), default: peer.defaultURL)

@@ -3,17 +3,19 @@ import Foundation
 package import Hummingbird
 package import KafkaBus
 package import Logging
-import Metrics
+package import Metrics
 package import MongoStore
 package import Prometheus
 package import ServiceAuth
 package import ServiceLifecycle
 import Synchronization
+import Tracing
+import UnixSignals
 
 /// Everything a service is built from, created once in its `main`: configuration, logger, its database, the token
 /// authority, the REST client for its peers, metrics, and factories for its Kafka producer and consumers.
 ///
-/// A service's `buildApplication` takes a runtime, registers its routes on ``makeRouter()``, and returns
+/// A service's `buildApplication` takes a runtime, registers its routes on ``makeRouter(apiDocument:)``, and returns
 /// ``makeApplication(router:services:beforeServerStarts:)``, which runs, in start order, the store, the services
 /// given (producer first, then consumers) and the HTTP server; graceful shutdown (SIGTERM/SIGINT) stops them in
 /// reverse: HTTP drains, consumers commit and leave, the producer flushes, the store closes.
@@ -24,9 +26,17 @@ package final class ServiceRuntime: Sendable {
     package let authority: TokenAuthority
     package let client: ServiceClient
     package let metrics: PrometheusCollectorRegistry
+    /// Makes the service's own metrics (consumers, outbox, peer calls) in ``metrics``, whether or not the process
+    /// bootstrapped swift-metrics (tests do not).
+    package let metricsFactory: any MetricsFactory
+    private let scrapeMetrics: ScrapeMetrics
     private let reader: ConfigReader
+    /// Set on SIGTERM, for the drain (``ShutdownDrain``): `/ready` answers 503 and responses close their connection.
+    let draining = Atomic<Bool>(false)
     /// Broker checks of the producer and consumers made so far, for `/ready`.
     private let brokerChecks = Mutex<[@Sendable (Duration) async throws -> Void]>([])
+    /// The service's one producer, made on first use: for its events and its consumers' dead letters.
+    private let producer = Mutex<KafkaBusProducer?>(nil)
 
     /// Reads and validates the whole configuration and creates the store (which connects lazily).
     /// - Throws: ``ConfigurationError``, `AuthConfigurationError` or `MongoStoreError` naming what is wrong; the
@@ -47,6 +57,8 @@ package final class ServiceRuntime: Sendable {
         self.logger = logger
         self.reader = reader
         self.metrics = metrics
+        self.metricsFactory = PrometheusMetricsFactory(registry: metrics)
+        self.scrapeMetrics = ScrapeMetrics(registry: metrics, logger: logger)
         self.authority = await TokenAuthority(configuration: auth)
         self.store = try MongoStore(
             configuration: try MongoStoreConfiguration(
@@ -59,7 +71,8 @@ package final class ServiceRuntime: Sendable {
         self.client = ServiceClient(
             peerURLs: configuration.peerURLs,
             timeout: configuration.httpClientTimeout,
-            tokens: ServiceTokenCache(authority: self.authority, service: service)
+            tokens: ServiceTokenCache(authority: self.authority, service: service),
+            metrics: self.metricsFactory
         )
     }
 
@@ -91,8 +104,18 @@ package final class ServiceRuntime: Sendable {
         do {
             let registry = Self.bootstrapObservability(try ServiceConfiguration(service: service, reader: reader))
             let runtime = try await ServiceRuntime(service: service, reader: reader, metrics: registry)
+            let tracing = try TraceContext.bootstrap(service: service, environment: ProcessInfo.processInfo.environment)
             let app = try await build(runtime)
-            try await app.runService()
+            // Shut down in reverse order: the drain first (503 on /ready while still serving), then the application,
+            // then the trace exporter (it flushes the application's last spans).
+            let group = ServiceGroup(
+                configuration: .init(
+                    services: (tracing.map { [$0] } ?? []) + [app, ShutdownDrain(runtime: runtime)],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: runtime.logger
+                )
+            )
+            try await group.run()
         } catch let error as ConfigurationError {
             Self.refuseToStart(service, "\(error)")
         } catch let error as AuthConfigurationError {
@@ -109,15 +132,23 @@ package final class ServiceRuntime: Sendable {
         exit(1)
     }
 
-    /// An idempotent producer for this service (`KAFKA_*` keys). Pass it to ``makeApplication(router:services:beforeServerStarts:)``.
+    /// The service's idempotent producer (`KAFKA_*` keys), made on the first call; later calls return the same one.
+    /// Its consumers write their dead letters with it too. ``makeApplication(router:services:beforeServerStarts:)``
+    /// runs it before the services it is given (so it stops after the consumers), whether or not they include it.
     package func makeProducer() throws -> KafkaBusProducer {
-        let producer = try KafkaBusProducer(configuration: try self.kafkaConfiguration(), logger: self.logger)
-        self.brokerChecks.withLock { $0.append { try await producer.checkReachable(timeout: $0) } }
-        return producer
+        try self.producer.withLock { existing in
+            if let existing { return existing }
+            let producer = try KafkaBusProducer(configuration: try self.kafkaConfiguration(), logger: self.logger)
+            self.brokerChecks.withLock { $0.append { try await producer.checkReachable(timeout: $0) } }
+            existing = producer
+            return producer
+        }
     }
 
     /// A consumer-group member whose `handler` runs with the event's request id bound (``CurrentRequest/id``) and
-    /// in the logger metadata, so the work an event causes can be traced back to the request that caused it.
+    /// in the logger metadata, so the work an event causes can be traced back to the request that caused it. What it
+    /// gives up on goes to the topic's dead-letter topic through ``makeProducer()`` (`KAFKA_HANDLER_MAX_ATTEMPTS`,
+    /// `KAFKA_HANDLER_RETRY_TIMEOUT_MS`).
     package func makeConsumer(
         groupID: String,
         topics: [String],
@@ -128,14 +159,25 @@ package final class ServiceRuntime: Sendable {
             configuration: try self.kafkaConfiguration(),
             groupID: groupID,
             topics: topics,
-            logger: logger
+            logger: logger,
+            deadLetters: try self.makeProducer(),
+            metrics: self.metricsFactory
         ) { message in
             let id = CurrentRequest.accept(message.headers[CurrentRequest.eventHeader]) ?? CurrentRequest.generate()
             var eventLogger = logger
             eventLogger[metadataKey: "request.id"] = "\(id)"
             eventLogger[metadataKey: "kafka.topic"] = "\(message.topic)"
             eventLogger[metadataKey: "kafka.offset"] = "\(message.partition)/\(message.offset)"
-            try await CurrentRequest.$id.withValue(id) { try await handler(message, eventLogger) }
+            // A consumer span, child of the producer's context when the message carries one (`traceparent`).
+            try await withSpan(
+                "\(message.topic) process",
+                context: TraceContext.context(from: message.headers),
+                ofKind: .consumer
+            ) { span in
+                span.attributes["messaging.destination.name"] = message.topic
+                span.attributes["messaging.consumer.group.name"] = groupID
+                try await CurrentRequest.$id.withValue(id) { try await handler(message, eventLogger) }
+            }
         }
         self.brokerChecks.withLock { $0.append { try await consumer.checkReachable(timeout: $0) } }
         return consumer
@@ -166,18 +208,44 @@ package final class ServiceRuntime: Sendable {
     /// about (left by a crash or written by another instance); default 500.
     /// - Throws: ``ConfigurationError`` when the interval is not a positive integer.
     package func makeOutboxRelay(producer: KafkaBusProducer) throws -> OutboxRelay {
-        OutboxRelay(
+        let relay = OutboxRelay(
             store: self.store,
             producer: producer,
             pollInterval: .milliseconds(try self.positiveSetting("outbox.poll.interval.ms") ?? 500),
-            logger: self.logger
+            logger: self.logger,
+            metrics: self.metricsFactory
         )
+        self.onScrape { [metrics = self.metrics] in
+            let backlog = try await relay.backlog()
+            metrics.makeGauge(name: "storefront_outbox_backlog").set(Double(backlog.records))
+            metrics.makeGauge(name: "storefront_outbox_oldest_age_seconds")
+                .set(Double(backlog.oldestAge / .milliseconds(1)) / 1000)
+        }
+        return relay
     }
 
-    /// A router with the platform's middleware and the public `/health`, `/ready` and `/metrics` routes.
-    package func makeRouter() -> ServiceRouter<ServiceRequestContext> {
+    /// Runs `refresh` at every scrape of `/metrics`, before the figures are written (at most `READY_TIMEOUT_MS`;
+    /// errors are logged): for gauges read from the store, e.g. ``labelledGauge(_:label:)``.
+    package func onScrape(_ refresh: @escaping @Sendable () async throws -> Void) {
+        self.scrapeMetrics.add(refresh)
+    }
+
+    /// A gauge family with one label in ``metrics``, e.g. `storefront_orders` by `status`.
+    package func labelledGauge(_ name: String, label: String) -> LabelledGauge {
+        LabelledGauge(registry: self.metrics, name: name, label: label)
+    }
+
+    /// Refreshes the scrape-time gauges (``onScrape(_:)``, the process figures); `/metrics` calls it.
+    func refreshScrapeMetrics() async {
+        await self.scrapeMetrics.refresh(timeout: self.configuration.readyTimeout)
+    }
+
+    /// A router with the platform's middleware and the public operational routes: `/health`, `/ready`, `/metrics`
+    /// and `/openapi.json`, which serves `apiDocument` (the service's `openapi.json`, compiled in).
+    package func makeRouter(apiDocument: [UInt8]) -> ServiceRouter<ServiceRequestContext> {
         let router = ServiceRouter<ServiceRequestContext>(authority: self.authority)
-        HealthController(runtime: self).addRoutes(to: router.public)
+        router.add(middleware: DrainMiddleware(runtime: self))
+        HealthController(runtime: self, apiDocument: apiDocument).addRoutes(to: router.public)
         return router
     }
 
@@ -195,11 +263,18 @@ package final class ServiceRuntime: Sendable {
                 address: .hostname(self.configuration.host, port: self.configuration.port),
                 serverName: self.configuration.service.executableName
             ),
-            services: [self.store] + services,
+            services: [self.store] + self.ownedServices(besides: services) + services,
             logger: self.logger
         )
         app.beforeServerStarts(perform: beforeServerStarts)
         return app
+    }
+
+    /// The runtime's own services that `services` lacks: the producer, when one was made (it must start before
+    /// the consumers that dead-letter through it, and stop after them).
+    private func ownedServices(besides services: [any Service]) -> [any Service] {
+        guard let producer = self.producer.withLock({ $0 }) else { return [] }
+        return services.contains { ($0 as? KafkaBusProducer) === producer } ? [] : [producer]
     }
 
     /// Runs every readiness check (store ping, broker metadata), each limited to `READY_TIMEOUT_MS`.

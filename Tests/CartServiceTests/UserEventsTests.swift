@@ -81,7 +81,7 @@ struct UserEventsTests {
         await runtime.store.close()
     }
 
-    @Test("malformed events are skipped without an error and write nothing")
+    @Test("malformed events are poison (dead-lettered by the consumer at once) and write nothing")
     func malformedEvents() async throws {
         let runtime = try await TestRuntimes.make(.cart)
         let consumer = UserEventsConsumer(repository: CartRepository(store: runtime.store))
@@ -89,8 +89,18 @@ struct UserEventsTests {
             "", "not json", "[]", "{}", #"{"userId":42}"#, #"{"userId":"abc"}"#, #"{"userId":null}"#,
             #"{"userId":"zzzzzzzzzzzzzzzzzzzzzzzz"}"#,
         ] {
-            try await consumer.created.handle(Self.message(Topics.userCreated.name, payload), logger: CartTests.logger)
-            try await consumer.deleted.handle(Self.message(Topics.userDeleted.name, payload), logger: CartTests.logger)
+            await #expect(throws: KafkaBusPoisonMessage.self, "\(payload)") {
+                try await consumer.created.handle(
+                    Self.message(Topics.userCreated.name, payload),
+                    logger: CartTests.logger
+                )
+            }
+            await #expect(throws: KafkaBusPoisonMessage.self, "\(payload)") {
+                try await consumer.deleted.handle(
+                    Self.message(Topics.userDeleted.name, payload),
+                    logger: CartTests.logger
+                )
+            }
         }
         #expect(try await CartTests.carts(runtime).count() == 0)
         #expect(try await runtime.store.collection("deletedUsers", as: DeletedUser.self).count() == 0)
@@ -102,44 +112,40 @@ struct UserEventsTests {
     )
     func throughTheBroker() async throws {
         let (runtime, app) = try await CartTests.makeApp(overrides: [:])
-        let producer = try runtime.makeProducer()
-        let publisher = EventPublisher(producer: producer)
+        // The runtime's one producer, which the application runs (its consumers dead-letter through it).
+        let publisher = EventPublisher(producer: try runtime.makeProducer())
         let carts = CartTests.carts(runtime)
         let user = CartTests.newID()
         let admin = try await CartTests.auth(runtime, CartTests.newID(), role: .admin)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await producer.run() }
-            try await app.test(.router) { client in
-                struct Created: Encodable {
-                    var email: String
-                    var userId: String
-                }
-                struct Deleted: Encodable { var userId: String }
-                let event = Created(email: "d@example.com", userId: user)
-                try await publisher.publishForeign(event, to: Topics.userCreated, key: user)
-                try await publisher.publishForeign(event, to: Topics.userCreated, key: user)
-                #expect(try await eventually { try await carts.count(["_id": .string(user)]) == 1 })
-                try await client.execute(uri: "/user/\(user)", method: .get, headers: admin) {
-                    #expect($0.status == .ok)
-                    #expect(String(buffer: $0.body) == "[]")
-                }
-                try await publisher.publishForeign(Deleted(userId: user), to: Topics.userDeleted, key: user)
-                #expect(try await eventually { try await carts.count(["_id": .string(user)]) == 0 })
-                // A late duplicate create, then a marker with the same key (same partition, so handled after it).
-                let marker = CartTests.newID()
-                try await publisher.publishForeign(event, to: Topics.userCreated, key: user)
-                try await publisher.publishForeign(
-                    Created(email: "m@example.com", userId: marker),
-                    to: Topics.userCreated,
-                    key: user
-                )
-                #expect(try await eventually { try await carts.count(["_id": .string(marker)]) == 1 })
-                #expect(try await carts.count(["_id": .string(user)]) == 0)
-                try await client.execute(uri: "/user/\(user)", method: .get, headers: admin) {
-                    #expect($0.status == .notFound)
-                }
+        try await app.test(.router) { client in
+            struct Created: Encodable {
+                var email: String
+                var userId: String
             }
-            group.cancelAll()
+            struct Deleted: Encodable { var userId: String }
+            let event = Created(email: "d@example.com", userId: user)
+            try await publisher.publishForeign(event, to: Topics.userCreated, key: user)
+            try await publisher.publishForeign(event, to: Topics.userCreated, key: user)
+            #expect(try await eventually { try await carts.count(["_id": .string(user)]) == 1 })
+            try await client.execute(uri: "/user/\(user)", method: .get, headers: admin) {
+                #expect($0.status == .ok)
+                #expect(String(buffer: $0.body) == "[]")
+            }
+            try await publisher.publishForeign(Deleted(userId: user), to: Topics.userDeleted, key: user)
+            #expect(try await eventually { try await carts.count(["_id": .string(user)]) == 0 })
+            // A late duplicate create, then a marker with the same key (same partition, so handled after it).
+            let marker = CartTests.newID()
+            try await publisher.publishForeign(event, to: Topics.userCreated, key: user)
+            try await publisher.publishForeign(
+                Created(email: "m@example.com", userId: marker),
+                to: Topics.userCreated,
+                key: user
+            )
+            #expect(try await eventually { try await carts.count(["_id": .string(marker)]) == 1 })
+            #expect(try await carts.count(["_id": .string(user)]) == 0)
+            try await client.execute(uri: "/user/\(user)", method: .get, headers: admin) {
+                #expect($0.status == .notFound)
+            }
         }
     }
 }

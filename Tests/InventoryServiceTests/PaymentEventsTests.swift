@@ -65,13 +65,23 @@ struct PaymentEventsTests {
         #expect(after.status == .committed && after.stock == .sold)
         ra = try await InventoryTests.record(runtime, a)
         #expect(ra.inventory == 3 && ra.reserved == 0 && ra.sold == 2)
-        // Malformed events are skipped without an error.
-        for payload in ["", "nope", "{}", #"{"status":"success"}"#, #"{"status":"success","reservationId":"x"}"#] {
-            try await consumer.handler.handle(
-                KafkaBusMessage(topic: Topics.paymentEvents.name, value: Array(payload.utf8)),
-                logger: InventoryTests.logger
-            )
+        // Malformed events are poison: the consumer dead-letters them at once.
+        for payload in ["", "nope", "{}", #"{"status":"success"}"#] {
+            await #expect(throws: KafkaBusPoisonMessage.self, "\(payload)") {
+                try await consumer.handler.handle(
+                    KafkaBusMessage(topic: Topics.paymentEvents.name, value: Array(payload.utf8)),
+                    logger: InventoryTests.logger
+                )
+            }
         }
+        // One for a reservation this service does not know is handled (skipped), not poison.
+        try await consumer.handler.handle(
+            KafkaBusMessage(
+                topic: Topics.paymentEvents.name,
+                value: Array(#"{"status":"success","reservationId":"x"}"#.utf8)
+            ),
+            logger: InventoryTests.logger
+        )
         await runtime.store.close()
     }
 
@@ -228,7 +238,7 @@ struct PaymentEventsTests {
             var timestamp: String
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await producer.run() }
+            // The producer is the runtime's one, which the application runs.
             group.addTask { try await listener.run() }
             try await app.test(.router) { client in
                 // 1. Normal commit, delivered twice.

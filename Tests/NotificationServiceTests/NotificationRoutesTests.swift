@@ -69,6 +69,12 @@ struct NotificationRoutesTests {
                     #expect(item._id == older.id && item.userId == user && item.status == "SENT" && item.attempts == 1)
                     #expect(item.orderId == "" && item.type == "user-created")
                 }
+                // The same id as a client's URL encoder writes it (':' → %3A).
+                let encoded = older.id.replacingOccurrences(of: ":", with: "%3A")
+                #expect(encoded != older.id)
+                try await client.execute(uri: "/notifications/\(encoded)", method: .get, headers: headers) {
+                    #expect($0.status == .ok)
+                }
             }
             try await client.execute(uri: "/notifications?userId=\(user)", method: .get, headers: other) {
                 #expect($0.status == .forbidden)

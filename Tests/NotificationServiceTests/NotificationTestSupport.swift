@@ -129,22 +129,20 @@ enum NotificationTests {
                 consumerGroups: self.groups(),
                 sender: sender
             )
-            let producer = try runtime.makeProducer()
-            let publisher = EventPublisher(producer: producer)
+            // The runtime's one producer, which the application runs (its consumers dead-letter through it).
+            let publisher = EventPublisher(producer: try runtime.makeProducer())
             let notifications = self.notifications(runtime)
-            try await withRunning([{ try await producer.run() }]) {
-                try await app.test(.router) { client in
-                    try await body(
-                        BrokerApp(
-                            runtime: runtime,
-                            client: client,
-                            register: register,
-                            publisher: publisher,
-                            notifications: notifications,
-                            sender: sender
-                        )
+            try await app.test(.router) { client in
+                try await body(
+                    BrokerApp(
+                        runtime: runtime,
+                        client: client,
+                        register: register,
+                        publisher: publisher,
+                        notifications: notifications,
+                        sender: sender
                     )
-                }
+                )
             }
             await runtime.store.close()
         }

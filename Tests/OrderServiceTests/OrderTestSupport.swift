@@ -169,14 +169,6 @@ final class PaymentStub: Sendable {
     }
 }
 
-/// The messages a test's consumer received.
-final class MessageLog: Sendable {
-    private let messages = Mutex<[KafkaBusMessage]>([])
-
-    func append(_ message: KafkaBusMessage) { self.messages.withLock { $0.append(message) } }
-    var all: [KafkaBusMessage] { self.messages.withLock { $0 } }
-}
-
 /// How a test's order service reaches payment.
 enum PaymentPeer: Sendable {
     /// The real payment service (simulated processor; `paymentInfo: "card_declined"` declines).

@@ -47,7 +47,12 @@ struct OutboxTests {
     {
         let payload = Payload(eventId: UUID().uuidString.lowercased(), n: n, k: key)
         _ = try await store.withTransaction { transaction in
-            try Outbox.append(payload, to: EventTopic(topic, partitions: 1), requestID: requestID, in: transaction)
+            try Outbox.append(
+                payload,
+                to: EventTopic(topic, partitions: 1),
+                origin: EventOrigin(requestID: requestID),
+                in: transaction
+            )
         }
         return payload
     }
@@ -134,7 +139,7 @@ struct OutboxTests {
                 try Outbox.append(
                     Payload(eventId: "e-1", n: 1),
                     to: EventTopic("t", partitions: 1),
-                    requestID: nil,
+                    origin: EventOrigin(requestID: nil),
                     in: transaction
                 )
                 throw Refused()

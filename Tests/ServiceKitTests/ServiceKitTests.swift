@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Configuration
 import Foundation
 import Hummingbird
@@ -6,8 +7,10 @@ import KafkaBus
 import Logging
 import MongoStore
 import NIOCore
+import NIOHTTP1
 import Prometheus
 import ServiceAuth
+import StorefrontContracts
 import Synchronization
 import TestSupport
 import Testing
@@ -26,7 +29,7 @@ struct ServiceKitTests {
     /// A runtime plus an app with a few routes that exercise the kit.
     static func makeApp(overrides: [String: String] = [:]) async throws -> (ServiceRuntime, some ApplicationProtocol) {
         let runtime = try await TestRuntimes.make(.product, overrides: overrides)
-        let router = runtime.makeRouter()
+        let router = runtime.makeRouter(apiDocument: Array(#"{"openapi":"3.1.0"}"#.utf8))
         let things = runtime.store.collection("things", as: Thing.self)
         router.protected.post("/things") { request, context -> EditedResponse<Thing> in
             let thing = try await request.decode(as: Thing.self, context: context)
@@ -370,6 +373,111 @@ struct ServiceKitTests {
         let warning = lines.first { $0.contains("storefrontunknownoption") || $0.contains("storefrontUnknownOption") }
         #expect(warning?.contains(#""logger":"libmongoc""#) == true, "\(output.prefix(3000))")
         #expect(warning?.contains(#""level":"warning""#) == true)
+    }
+
+    @Test("SIGTERM: /ready answers 503 at once, requests are still served (with Connection: close), then it exits 0")
+    func drainOnSigterm() async throws {
+        let port = try FreePort.find()
+        let values = try TestRuntimes.values(.product, overrides: ["shutdown.drain.ms": "4000"])
+        let process = try await ServiceProcess.start(.product, port: port, values: values)
+        let base = "http://127.0.0.1:\(port)"
+        let before = try await HTTPAnswer.fetch(HTTPClientRequest(url: base + "/get"))
+        #expect(before.status == 200 && !before.headers["connection"].contains("close"))
+        let signalled = ContinuousClock.now
+        kill(process.pid, SIGTERM)
+        try await process.wait(for: "draining") {
+            (try? await HTTPAnswer.fetch(HTTPClientRequest(url: base + "/ready")))?.string("status") == "draining"
+        }
+        let ready = try await HTTPAnswer.fetch(HTTPClientRequest(url: base + "/ready"))
+        #expect(ready.status == 503 && ready.errorCode == "shutting_down", "\(ready)")
+        let during = try await HTTPAnswer.fetch(HTTPClientRequest(url: base + "/get"))
+        #expect(during.status == 200, "\(during)")
+        #expect(during.headers["connection"].contains("close"), "\(during.headers)")
+        #expect(await process.exitStatus() == 0, "\(process.logTail())")
+        // The drain is the behaviour: the listener stayed open for (about) the configured 4 s.
+        #expect(ContinuousClock.now - signalled >= .milliseconds(3500))
+    }
+
+    @Test("tracing: a request's traceparent reaches its server span (OTLP export) and the event it causes (header)")
+    func traceparentThroughRESTAndKafka() async throws {
+        // An OTLP/HTTP (JSON) receiver standing in for the collector.
+        let exports = Mutex<[String]>([])
+        let receiverPort = try FreePort.find()
+        let router = Router()
+        router.post("/v1/traces") { request, _ -> Response in
+            let body = try await request.body.collect(upTo: 1 << 24)
+            exports.withLock { $0.append(String(buffer: body)) }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: "{}"))
+            )
+        }
+        let receiver = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: receiverPort))
+        )
+        let port = try FreePort.find()
+        let values = try TestRuntimes.values(
+            .user,
+            overrides: [
+                "bcrypt.cost": "4",
+                "otel.exporter.otlp.endpoint": "http://127.0.0.1:\(receiverPort)",
+                "otel.exporter.otlp.protocol": "http/json", "otel.bsp.schedule.delay": "100",
+            ]
+        )
+        let runtime = try await ServiceRuntime(service: .user, reader: .storefront(overrides: values))
+        let events = MessageLog()
+        let consumer = try runtime.makeConsumer(
+            groupID: TestEnvironment.uniqueName("trace-events"),
+            topics: [Topics.userCreated.name]
+        ) { message, _ in events.append(message) }
+        let producer = try runtime.makeProducer()
+        let traceID = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let email = "\(TestEnvironment.uniqueName("traced"))@example.com"
+        try await withRunning([receiver.run, producer.run, consumer.run]) {
+            let process = try await ServiceProcess.start(.user, port: port, values: values)
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/register")
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "traceparent", value: "00-\(traceID)-00f067aa0ba902b7-01")
+            let body = #"{"name":"Traced","email":"\#(email)","password":"a-long-password-1"}"#
+            request.body = .bytes(ByteBuffer(string: body))
+            let answer = try await HTTPAnswer.fetch(request)
+            #expect(answer.status == 201, "\(answer)")
+            // The event the registration caused carries the trace (through the outbox), in a span of its own.
+            #expect(
+                try await eventually(.seconds(60)) {
+                    events.all.contains {
+                        Self.email(of: $0) == email && $0.headers["traceparent"]?.contains(traceID) == true
+                    }
+                },
+                "\(events.all.filter { Self.email(of: $0) == email }.map(\.headers))"
+            )
+            let header = events.all.first { Self.email(of: $0) == email }?.headers["traceparent"] ?? ""
+            #expect(!header.contains("00f067aa0ba902b7"), "the event's parent is the service's span, not the caller's")
+            // The service exported its spans of that trace to the collector (OTLP/JSON writes ids in hex; protobuf's
+            // JSON mapping in base64: accept either).
+            var bytes: [UInt8] = []
+            var hex = Substring(traceID)
+            while !hex.isEmpty {
+                bytes.append(UInt8(hex.prefix(2), radix: 16)!)
+                hex = hex.dropFirst(2)
+            }
+            let base64 = Data(bytes).base64EncodedString()
+            #expect(
+                try await eventually(.seconds(60)) {
+                    exports.withLock { $0.contains { $0.contains(traceID) || $0.contains(base64) } }
+                },
+                "\(process.logTail())"
+            )
+            await process.stop()
+        }
+        await runtime.store.close()
+    }
+
+    private static func email(of message: KafkaBusMessage) -> String? {
+        (try? StorefrontJSON.decoder().decode(UserCreatedEvent.self, from: Data(message.value)))?.email
     }
 
     @Test("JSON log lines keep metadata types: numbers and booleans as such, arrays and objects nested")

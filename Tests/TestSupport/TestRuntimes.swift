@@ -28,6 +28,8 @@ package enum TestRuntimes {
             // Calls between services in tests wait long: on a loaded machine a real peer can take seconds, and
             // only the tests about timeouts (which set their own) care how long.
             "http.client.timeout.ms": "30000",
+            // A service process stopped by a test exits at once; the drain test sets its own.
+            "shutdown.drain.ms": "0",
         ]
         if let brokers = try? TestEnvironment.kafkaBrokers() { values["kafka.brokers"] = brokers }
         if overrides["kafka.brokers"] == nil { values["kafka.topic.prefix"] = TestTopics.currentPrefix }

@@ -10,7 +10,7 @@ import StorefrontContracts
 ///
 /// Each change is one update conditioned on the order's checkout still being there, so redelivery, a replay from the
 /// earliest offset, or a cart service that was down and catches up all apply it exactly once. An event without 24-hex
-/// `orderId` and `userId` is skipped; a transient store failure is retried in place by the consumer.
+/// `orderId` and `userId` is dead-lettered; a transient store failure is retried in place by the consumer.
 struct OrderEventsConsumer: Sendable {
     /// The consumer group's id (the original had no such consumer; the name follows its pattern).
     static let originalGroup = "cart-service-order-group"

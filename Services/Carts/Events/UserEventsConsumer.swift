@@ -8,7 +8,7 @@ import StorefrontContracts
 /// a tombstone so that a late or replayed `user-created` never brings it back (contract §9.32, §9.34).
 ///
 /// Both handlers are idempotent, so at-least-once delivery, redelivery after a crash and a replay from the earliest
-/// offset all end in the same state. An event without a 24-hex `userId` is skipped; a transient store failure is
+/// offset all end in the same state. An event without a 24-hex `userId` is dead-lettered; a transient store failure is
 /// retried in place by the consumer.
 struct UserEventsConsumer: Sendable {
     /// The consumer group ids.

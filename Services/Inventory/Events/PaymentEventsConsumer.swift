@@ -6,8 +6,8 @@ import StorefrontContracts
 /// Applies payment outcomes to reservations: `success` commits (reserved → sold; a late success for an expired or
 /// cancelled reservation sells again or reports `reservation-lost`, unless the order withdrew it), `failed`/`failure`
 /// cancels (reserved → available), `refunded` changes no stock. Idempotent under redelivery and replay: every
-/// transition is guarded by the reservation's state and every stock step by its stage. Malformed events are logged
-/// and skipped; transient store failures are retried in place by the consumer.
+/// transition is guarded by the reservation's state and every stock step by its stage. Malformed events are
+/// dead-lettered; transient store failures are retried in place by the consumer.
 struct PaymentEventsConsumer: Sendable {
     static let originalGroup = "inventory-consumer-group"
 

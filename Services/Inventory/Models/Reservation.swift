@@ -13,7 +13,7 @@ struct Reservation: Codable, Sendable, Equatable {
         var quantity: Int
     }
 
-    enum Status: String, Codable, Sendable {
+    enum Status: String, Codable, Sendable, CaseIterable {
         case pending = "PENDING"
         case committed = "COMMITTED"
         case cancelled = "CANCELLED"

@@ -36,6 +36,15 @@ struct Reservations: Sendable {
         ])
     }
 
+    /// How many reservations are in each status (every status, zeros included): the `storefront_reservations` gauge.
+    func countsByStatus() async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for status in Reservation.Status.allCases {
+            counts[status.rawValue] = try await self.collection.count(["status": .string(status.rawValue)])
+        }
+        return counts
+    }
+
     func find(id: String) async throws -> Reservation? {
         try await self.collection.findOne(["_id": .string(id)])
     }
@@ -254,7 +263,7 @@ struct Reservations: Sendable {
             reservationId: reservation.id,
             reason: reason
         )
-        let record = try Outbox.record(event, to: Topics.inventoryEvents, requestID: CurrentRequest.id)
+        let record = try Outbox.record(event, to: Topics.inventoryEvents, origin: .current)
         do {
             try await self.outbox.insert(record)
         } catch let error as MongoStoreError where error.code == .duplicateKey {

@@ -38,7 +38,9 @@ struct NotificationController: Sendable {
 
     @Sendable
     func show(request: Request, context: ServiceRequestContext) async throws -> NotificationResponse {
-        let id = try context.parameters.require("id")
+        // Hummingbird hands path parameters over still percent-encoded; the key holds a ':' that clients encode.
+        let raw = try context.parameters.require("id")
+        let id = raw.removingPercentEncoding ?? raw
         // The key ends in its owner's id, so access is decided before the lookup (no existence leak to others).
         guard let owner = NotificationRecord.userID(inKey: id) else {
             throw APIError.badRequest("malformed notification id", code: "invalid_id")

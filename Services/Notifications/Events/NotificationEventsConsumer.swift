@@ -14,7 +14,7 @@ import StorefrontContracts
 /// new (and, since delivery is driven by the stored status, sends nothing twice). Events without an `eventId` (older
 /// producers) get one derived from their position, `kafka:<topic>:<partition>:<offset>`, which a redelivery repeats.
 /// Nothing is sent here: ``NotificationDelivery`` sends and retries, so the consumer never blocks on a mail relay or
-/// the user service. A payload that cannot become a notification is logged and skipped (`NotificationEvent` throws
+/// the user service. A payload that cannot become a notification is dead-lettered (`NotificationEvent` throws
 /// `UnprocessableEvent`); transient store failures are retried in place.
 struct NotificationEventsConsumer: Sendable {
     /// The consumer group ids.
@@ -87,13 +87,13 @@ struct NotificationEventsConsumer: Sendable {
         let event: NotificationEvent?
         switch message.topic {
         case Topics.userCreated.name:
-            event = self.userCreated.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
+            event = (try? self.userCreated.decode(message)).flatMap { try? NotificationEvent($0) }
         case Topics.userDeleted.name:
-            event = self.userDeleted.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
+            event = (try? self.userDeleted.decode(message)).flatMap { try? NotificationEvent($0) }
         case Topics.paymentEvents.name:
-            event = self.payments.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
+            event = (try? self.payments.decode(message)).flatMap { try? NotificationEvent($0) }
         case Topics.orderEvents.name:
-            event = self.orders.decode(message, logger: logger).flatMap { try? NotificationEvent($0) }
+            event = (try? self.orders.decode(message)).flatMap { try? NotificationEvent($0) }
         default: event = nil
         }
         guard let event else { return nil }

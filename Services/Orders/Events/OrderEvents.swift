@@ -8,7 +8,7 @@ import StorefrontContracts
 
 /// Applies `payment-events` and `inventory-events` to orders. Every change is a guarded transition, so redelivery,
 /// replay from the earliest offset and late events all end in the same state; an event without a valid order id or
-/// outcome is skipped (`UnprocessableEvent`); a transient failure is retried in place by the consumer.
+/// outcome is dead-lettered (`UnprocessableEvent`); a transient failure is retried in place by the consumer.
 ///
 /// `payment-events` (group `order-service-payment-group`):
 /// - `success`: pending → confirmed (its `order-confirmed` takes the ordered lines out of the cart). For an order already `failed` or

@@ -40,6 +40,15 @@ struct OrderRepository: Sendable {
         try await Outbox.prepare(self.store)
     }
 
+    /// How many orders are in each status (every status, zeros included): the `storefront_orders` gauge.
+    func countsByStatus() async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for status in OrderStatus.allCases {
+            counts[status.rawValue] = try await self.orders.count(["status": .string(status.rawValue)])
+        }
+        return counts
+    }
+
     func find(_ id: String) async throws -> Order? {
         guard let objectID = MongoObjectID(id) else { return nil }
         return try await self.orders.findOne(["_id": .objectID(objectID)])
@@ -82,7 +91,7 @@ struct OrderRepository: Sendable {
     /// - Throws: ``PlacementLost`` when the placement is gone (the sweeper rejected it: its checkout is released);
     ///   `MongoStoreError` when the store fails.
     func place(_ order: Order) async throws {
-        let requestID = CurrentRequest.id
+        let origin = EventOrigin.current
         let event = order.event
         do {
             try await self.store.withTransaction { transaction in
@@ -90,7 +99,7 @@ struct OrderRepository: Sendable {
                     .deleteOne(["_id": .string(order.id.hex)])
                 guard ended == 1 else { throw PlacementLost() }
                 try transaction.collection(Self.ordersName, as: Order.self).insert(order)
-                try Outbox.append(event, to: Topics.orderEvents, requestID: requestID, in: transaction)
+                try Outbox.append(event, to: Topics.orderEvents, origin: origin, in: transaction)
             }
         } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {
             guard try await self.find(order.id.hex) != nil else { throw error }  // gap 13: it did commit
@@ -101,7 +110,7 @@ struct OrderRepository: Sendable {
     /// Ends a placement without an order: writes `order-rejected` (the cart releases the checkout) and removes the
     /// placement, in one transaction. Returns the placement, or `nil` when it was already ended (placed or rejected).
     func reject(orderID: String, userID: String, reason: String) async throws -> Placement? {
-        let requestID = CurrentRequest.id
+        let origin = EventOrigin.current
         let event = OrderEvent(
             .rejected,
             orderId: orderID,
@@ -118,7 +127,7 @@ struct OrderRepository: Sendable {
                 guard let placement = try placements.findOne(["_id": .string(orderID)]),
                     try placements.deleteOne(["_id": .string(orderID)]) == 1
                 else { return nil }
-                try Outbox.append(event, to: Topics.orderEvents, requestID: requestID, in: transaction)
+                try Outbox.append(event, to: Topics.orderEvents, origin: origin, in: transaction)
                 return placement
             }
         } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {
@@ -148,7 +157,7 @@ struct OrderRepository: Sendable {
             "_id": .objectID(id), "status": ["$in": .array(from.map { .string($0.rawValue) })],
         ]
         let update: MongoDocument = ["$set": .document(set)]
-        let requestID = CurrentRequest.id
+        let origin = EventOrigin.current
         let changed: Order?
         do {
             changed = try await self.store.withTransaction { transaction in
@@ -156,7 +165,7 @@ struct OrderRepository: Sendable {
                     let order = try transaction.collection(Self.ordersName, as: Order.self)
                         .findOneAndUpdate(filter, update)
                 else { return nil }
-                try Outbox.append(order.event, to: Topics.orderEvents, requestID: requestID, in: transaction)
+                try Outbox.append(order.event, to: Topics.orderEvents, origin: origin, in: transaction)
                 return order
             }
         } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {

@@ -129,13 +129,13 @@ struct PaymentRepository: Sendable {
         ]
         if let failureReason { set.append("failureReason", .string(failureReason)) }
         let update: MongoDocument = ["$set": .document(set), "$currentDate": ["updatedAt": true]]
-        let requestID = CurrentRequest.id
+        let origin = EventOrigin.current
         do {
             try await self.store.withTransaction { transaction in
                 let matched = try transaction.collection(Self.collectionName, as: Payment.self)
                     .updateOne(["_id": .objectID(claim.id), "status": "processing"], update).matchedCount
                 guard matched == 1 else { throw ClaimLost() }
-                try Outbox.append(event, to: Topics.paymentEvents, requestID: requestID, in: transaction)
+                try Outbox.append(event, to: Topics.paymentEvents, origin: origin, in: transaction)
             }
         } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {
             // The dev store does not isolate concurrent transactions (dev-store-gaps.md, gap 13): a failed commit may
@@ -192,7 +192,7 @@ struct PaymentRepository: Sendable {
                 changes.append("refundKeys.\(key)", .int(cents))
             }
             let update: MongoDocument = ["$set": .document(changes), "$currentDate": ["updatedAt": true]]
-            let requestID = CurrentRequest.id
+            let origin = EventOrigin.current
             let (event, filter) = (draftEvent, draftFilter)
             let applied: Bool
             do {
@@ -200,7 +200,7 @@ struct PaymentRepository: Sendable {
                     let matched = try transaction.collection(Self.collectionName, as: Payment.self)
                         .updateOne(filter, update).matchedCount
                     guard matched == 1 else { return false }
-                    try Outbox.append(event, to: Topics.paymentEvents, requestID: requestID, in: transaction)
+                    try Outbox.append(event, to: Topics.paymentEvents, origin: origin, in: transaction)
                     return true
                 }
             } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {

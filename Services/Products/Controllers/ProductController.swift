@@ -6,8 +6,8 @@ import ServiceAuth
 import ServiceKit
 import StorefrontContracts
 
-/// The product service's routes, all on `router.protected` (a bearer token is required): `GET /get`,
-/// `GET /get/{id}` for any caller; `POST /create`, `PUT|PATCH /update/{id}`, `DELETE /delete/{id}` for admins only.
+/// The product service's routes: the catalog reads `GET /get` and `GET /get/{id}` are public (a shop is browsed
+/// before login); `POST /create`, `PUT|PATCH /update/{id}` and `DELETE /delete/{id}` need an admin's token.
 struct ProductController: Sendable {
     let repository: ProductRepository
     let inventory: InventoryClient
@@ -16,10 +16,10 @@ struct ProductController: Sendable {
     /// The stock a product starts with when the create request does not say (the original's hard-coded 100).
     static var defaultInitialStock: Int64 { 100 }
 
-    func addRoutes(to group: RouterGroup<ServiceRequestContext>) {
+    func addRoutes(public: RouterGroup<ServiceRequestContext>, protected group: RouterGroup<ServiceRequestContext>) {
+        `public`.get("/get", use: self.list)
+        `public`.get("/get/:id", use: self.show)
         group.post("/create", use: self.create)
-        group.get("/get", use: self.list)
-        group.get("/get/:id", use: self.show)
         group.put("/update/:id", use: self.update)
         group.patch("/update/:id", use: self.update)
         group.delete("/delete/:id", use: self.delete)

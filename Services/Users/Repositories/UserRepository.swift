@@ -34,11 +34,11 @@ struct UserRepository: Sendable {
     /// Inserts `user` and its `user-created` event atomically.
     /// - Throws: `MongoStoreError.Code.duplicateKey` when the email is taken.
     func create(_ user: User) async throws {
-        let requestID = CurrentRequest.id
+        let origin = EventOrigin.current
         let event = UserCreatedEvent(email: user.email, userId: user.id.hex)
         try await self.store.withTransaction { transaction in
             try transaction.collection(Self.collectionName, as: User.self).insert(user)
-            try Outbox.append(event, to: Topics.userCreated, requestID: requestID, in: transaction)
+            try Outbox.append(event, to: Topics.userCreated, origin: origin, in: transaction)
         }
         self.relay.notify()
     }
@@ -78,12 +78,12 @@ struct UserRepository: Sendable {
 
     /// Deletes the user and writes its `user-deleted` event atomically; `false` (and no event) when none existed.
     func delete(id: MongoObjectID) async throws -> Bool {
-        let requestID = CurrentRequest.id
+        let origin = EventOrigin.current
         let event = UserDeletedEvent(userId: id.hex)
         let deleted = try await self.store.withTransaction { transaction in
             guard try transaction.collection(Self.collectionName, as: User.self).deleteOne(["_id": .objectID(id)]) == 1
             else { return false }
-            try Outbox.append(event, to: Topics.userDeleted, requestID: requestID, in: transaction)
+            try Outbox.append(event, to: Topics.userDeleted, origin: origin, in: transaction)
             return true
         }
         if deleted { self.relay.notify() }

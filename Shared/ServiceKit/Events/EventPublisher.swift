@@ -47,7 +47,11 @@ package struct EventPublisher: Sendable {
                 topic: topic,
                 key: key,
                 value: Array(value),
-                headers: EventHeaders.make(version: version, requestID: CurrentRequest.id)
+                headers: EventHeaders.make(
+                    version: version,
+                    requestID: CurrentRequest.id,
+                    trace: TraceContext.headers()
+                )
             )
         )
     }

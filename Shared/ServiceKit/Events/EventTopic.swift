@@ -47,9 +47,11 @@ package enum EventHeaders {
     /// Always `application/json`.
     package static let contentType = "content-type"
 
-    /// The headers of an event of schema `version`, with the request id of the work that caused it.
-    package static func make(version: Int?, requestID: String?) -> [String: String] {
-        var headers = [Self.contentType: "application/json"]
+    /// The headers of an event of schema `version`, with the request id and the trace context (`traceparent`,
+    /// ``TraceContext``) of the work that caused it.
+    package static func make(version: Int?, requestID: String?, trace: [String: String]) -> [String: String] {
+        var headers = trace
+        headers[Self.contentType] = "application/json"
         if let version { headers[Self.version] = String(version) }
         if let requestID { headers[CurrentRequest.eventHeader] = requestID }
         return headers

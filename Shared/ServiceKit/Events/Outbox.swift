@@ -4,7 +4,7 @@ import Synchronization
 
 /// An event waiting in a service's `outbox` collection to be published by ``OutboxRelay``.
 ///
-/// Written in the same transaction as the change it announces (``Outbox/append(_:id:topic:key:requestID:in:)``), so
+/// Written in the same transaction as the change it announces (``Outbox/append(_:to:origin:in:)``), so
 /// the event exists if and only if the change was committed; the relay publishes it and deletes it once the broker
 /// acknowledged it.
 package struct OutboxRecord: Codable, Sendable, Equatable {
@@ -25,6 +25,9 @@ package struct OutboxRecord: Codable, Sendable, Equatable {
     /// The event's ``StorefrontEvent/schemaVersion``, sent as the `event-version` header (absent in records written
     /// before it existed).
     package var version: Int?
+    /// The trace context of the work that wrote it (`traceparent`, ``TraceContext``), sent as headers so that the
+    /// consumers' spans join its trace; absent when tracing is off, and in records written before it existed.
+    package var trace: [String: String]?
 
     package init(
         id: String,
@@ -34,7 +37,8 @@ package struct OutboxRecord: Codable, Sendable, Equatable {
         createdAt: Int64,
         sequence: Int64,
         requestId: String?,
-        version: Int? = nil
+        version: Int? = nil,
+        trace: [String: String]? = nil
     ) {
         self._id = id
         self.topic = topic
@@ -44,6 +48,7 @@ package struct OutboxRecord: Codable, Sendable, Equatable {
         self.sequence = sequence
         self.requestId = requestId
         self.version = version
+        self.trace = trace
     }
 }
 
@@ -54,10 +59,10 @@ package struct OutboxRecord: Codable, Sendable, Equatable {
 /// event id.
 ///
 /// ```swift
-/// let requestID = CurrentRequest.id                 // task-locals are not visible inside the transaction body
+/// let origin = EventOrigin.current                  // task-locals are not visible inside the transaction body
 /// try await store.withTransaction { transaction in
 ///     try transaction.collection("users", as: User.self).insert(user)
-///     try Outbox.append(event, to: Topics.userCreated, requestID: requestID, in: transaction)
+///     try Outbox.append(event, to: Topics.userCreated, origin: origin, in: transaction)
 /// }
 /// relay.notify()
 /// ```
@@ -85,8 +90,8 @@ package enum Outbox {
     /// - Parameters:
     ///   - event: The payload, JSON-encoded with ``StorefrontJSON/encoder()``.
     ///   - topic: Where it is published.
-    ///   - requestID: The `x-request-id` header. Capture ``CurrentRequest/id`` **before** the transaction: the body
-    ///     runs on a store thread where task-locals are not bound.
+    ///   - origin: The request id and trace context to send with it. Capture ``EventOrigin/current`` **before** the
+    ///     transaction: the body runs on a store thread where task-locals are not bound.
     ///   - transaction: The transaction the change is written in.
     /// - Returns: The record written.
     /// - Throws: An encoding error, or `MongoStoreError` (which aborts the transaction when rethrown from the body).
@@ -94,10 +99,10 @@ package enum Outbox {
     package static func append<Event: StorefrontEvent>(
         _ event: Event,
         to topic: EventTopic<Event>,
-        requestID: String?,
+        origin: EventOrigin,
         in transaction: MongoTransaction
     ) throws -> OutboxRecord {
-        let record = try self.record(event, to: topic, requestID: requestID)
+        let record = try self.record(event, to: topic, origin: origin)
         try transaction.collection(self.collectionName, as: OutboxRecord.self).insert(record)
         return record
     }
@@ -108,7 +113,7 @@ package enum Outbox {
     package static func record<Event: StorefrontEvent>(
         _ event: Event,
         to topic: EventTopic<Event>,
-        requestID: String?
+        origin: EventOrigin
     ) throws -> OutboxRecord {
         OutboxRecord(
             id: event.eventId ?? UUID().uuidString.lowercased(),
@@ -117,8 +122,26 @@ package enum Outbox {
             payload: String(decoding: try StorefrontJSON.encoder().encode(event), as: UTF8.self),
             createdAt: Date().epochMilliseconds,
             sequence: self.counter.add(1, ordering: .relaxed).newValue,
-            requestId: requestID,
-            version: Event.schemaVersion
+            requestId: origin.requestID,
+            version: Event.schemaVersion,
+            trace: origin.trace.isEmpty ? nil : origin.trace
         )
+    }
+}
+
+/// Where an event comes from: the request id and trace context of the work that causes it, captured where the
+/// task-locals are bound (before a transaction, whose body runs on a store thread).
+package struct EventOrigin: Sendable {
+    package var requestID: String?
+    package var trace: [String: String]
+
+    package init(requestID: String?, trace: [String: String] = [:]) {
+        self.requestID = requestID
+        self.trace = trace
+    }
+
+    /// The current request's id (``CurrentRequest/id``) and trace context (``TraceContext/headers(of:)``).
+    package static var current: EventOrigin {
+        EventOrigin(requestID: CurrentRequest.id, trace: TraceContext.headers())
     }
 }

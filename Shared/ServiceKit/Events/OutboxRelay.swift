@@ -1,6 +1,7 @@
 import Foundation
 package import KafkaBus
 package import Logging
+package import Metrics
 package import MongoStore
 import ServiceLifecycle
 import Synchronization
@@ -46,6 +47,8 @@ package final class OutboxRelay: Service, Sendable {
     private let records: MongoCollection<OutboxRecord>
     private let producer: KafkaBusProducer
     private let logger: Logger
+    /// `storefront_outbox_publish_failures_total`: sends the broker did not acknowledge (each is retried).
+    private let publishFailures: Counter
     private let wakeup = Mutex(Wakeup())
 
     /// - Parameters:
@@ -60,13 +63,25 @@ package final class OutboxRelay: Service, Sendable {
         producer: KafkaBusProducer,
         pollInterval: Duration = .milliseconds(500),
         batchSize: Int = 100,
-        logger: Logger
+        logger: Logger,
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) {
         self.records = store.collection(Outbox.collectionName, as: OutboxRecord.self)
         self.producer = producer
         self.pollInterval = pollInterval
         self.batchSize = batchSize
         self.logger = logger
+        self.publishFailures = Counter(label: "storefront_outbox_publish_failures_total", factory: metrics)
+    }
+
+    /// What waits to be published: how many records, and the age of the oldest (zero when none), for the
+    /// `storefront_outbox_backlog` and `storefront_outbox_oldest_age_seconds` gauges.
+    package func backlog() async throws -> (records: Int, oldestAge: Duration) {
+        let count = try await self.records.count()
+        guard count > 0, let oldest = try await self.records.findOne([:], sort: ["createdAt": 1]) else {
+            return (count, .zero)
+        }
+        return (count, .milliseconds(max(0, Date().epochMilliseconds - oldest.createdAt)))
     }
 
     /// Wakes the relay up so that records committed just now are published at once. Non-blocking, thread-safe; a
@@ -136,7 +151,11 @@ package final class OutboxRelay: Service, Sendable {
         for record in batch {
             // Graceful shutdown: finish the send in progress, start no other.
             if self.isStopped { return .drained }
-            let headers = EventHeaders.make(version: record.version, requestID: record.requestId)
+            let headers = EventHeaders.make(
+                version: record.version,
+                requestID: record.requestId,
+                trace: record.trace ?? [:]
+            )
             do {
                 _ = try await self.producer.send(
                     KafkaBusMessage(
@@ -147,6 +166,7 @@ package final class OutboxRelay: Service, Sendable {
                     )
                 )
             } catch {
+                self.publishFailures.increment()
                 self.logger.warning(
                     "outbox: publishing failed; retrying",
                     metadata: ["error": "\(error)", "event.id": "\(record._id)", "kafka.topic": "\(record.topic)"]

@@ -26,7 +26,7 @@ package struct EventContext: Sendable {
 }
 
 /// Thrown by an event handler when handling the event again cannot succeed (a payload that passes decoding but makes
-/// no sense): the consumer logs it and moves on instead of retrying.
+/// no sense): the consumer dead-letters it at once instead of retrying.
 package struct UnprocessableEvent: Error, CustomStringConvertible {
     package let reason: String
 
@@ -42,46 +42,48 @@ package struct UnprocessableEvent: Error, CustomStringConvertible {
 /// ``handle(_:logger:)`` with a message to go through exactly the same path.
 ///
 /// - A message that does not decode, or whose handler throws ``UnprocessableEvent`` or a store error that is not
-///   retriable, is logged and skipped: retrying it cannot help.
-/// - Any other error is transient and rethrown: the consumer retries the message in place with backoff (100 ms
-///   doubling up to `KAFKA_RETRY_BACKOFF_MAX_MS`), and commits its offset only after the handler returned normally.
+///   retriable, is poison: it is dead-lettered at once (`<topic>.dlq`), since retrying it cannot help.
+/// - Any other error is transient and rethrown: the consumer retries the message in place with backoff, and
+///   dead-letters it when `KAFKA_HANDLER_MAX_ATTEMPTS` or `KAFKA_HANDLER_RETRY_TIMEOUT_MS` runs out. It commits the
+///   offset only after the handler returned normally or the dead letter was written.
 ///
-/// Handlers must therefore be idempotent (at-least-once delivery, replays).
+/// Handlers must therefore be idempotent (at-least-once delivery, replays, re-driven dead letters).
 package struct EventHandler<Event: StorefrontEvent>: Sendable {
     package let topic: EventTopic<Event>
     private let body: @Sendable (Event, EventContext) async throws -> Void
 
     /// - Parameters:
     ///   - topic: The topic whose events `body` handles.
-    ///   - body: Called with each decoded event. Throw ``UnprocessableEvent`` to skip it; any other error retries it.
+    ///   - body: Called with each decoded event. Throw ``UnprocessableEvent`` to dead-letter it; any other error
+    ///     retries it.
     package init(_ topic: EventTopic<Event>, _ body: @escaping @Sendable (Event, EventContext) async throws -> Void) {
         self.topic = topic
         self.body = body
     }
 
     /// Decodes `message` and runs the handler on it (see the type's documentation).
-    /// - Throws: only transient errors, which mean "retry this message".
+    /// - Throws: `KafkaBusPoisonMessage` for a message to dead-letter at once; any other error means "retry this
+    ///   message".
     package func handle(_ message: KafkaBusMessage, logger: Logger) async throws {
-        guard let event = self.decode(message, logger: logger) else { return }
+        let event = try self.decode(message)
         do {
             try await self.body(event, EventContext(message, logger: logger))
         } catch let error as UnprocessableEvent {
-            logger.warning("skipping an event that cannot be handled", metadata: ["reason": "\(error)"])
+            throw KafkaBusPoisonMessage("unprocessable \(self.topic.name) event: \(error)")
         } catch let error as MongoStoreError where !error.isRetriable && error.code != .shutdown {
-            logger.error("skipping an event the store refused", metadata: ["error": "\(error)"])
+            throw KafkaBusPoisonMessage("the store refused the \(self.topic.name) event: \(error)")
         }
     }
 
-    /// The message's event; `nil`, logged, when it does not decode as one.
-    package func decode(_ message: KafkaBusMessage, logger: Logger) -> Event? {
+    /// The message's event.
+    /// - Throws: `KafkaBusPoisonMessage` when it does not decode as one.
+    package func decode(_ message: KafkaBusMessage) throws -> Event {
         do {
             return try StorefrontJSON.decoder().decode(Event.self, from: Data(message.value))
         } catch {
-            logger.warning(
-                "skipping an undecodable \(self.topic.name) event",
-                metadata: ["event.bytes": "\(message.value.count)", "error": "\(error)"]
+            throw KafkaBusPoisonMessage(
+                "undecodable \(self.topic.name) event (\(message.value.count) bytes): \(error)"
             )
-            return nil
         }
     }
 }

@@ -36,13 +36,13 @@ package struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             let noRoute = context.endpointPath == nil || context.endpointPath == "NotFound"
             let apiError = Self.apiError(for: error, request: request, routeMatched: !noRoute)
             // Hummingbird's metrics middleware runs outside this one and sees a response, not an error: count it here,
-            // under the framework's own name, with the status the client got.
+            // under the framework's own name and labels (`error.type` is the status the client got).
             Counter(
                 label: "hb.request.errors",
                 dimensions: [
                     ("http.route", noRoute ? "NotFound" : context.endpointPath ?? "Unknown"),
                     ("http.request.method", request.method.description),
-                    ("http.response.status_code", apiError.status.code.description),
+                    ("error.type", apiError.status.code.description),
                 ]
             ).increment()
             if apiError.status.code >= 500 {

@@ -1,8 +1,10 @@
 package import AsyncHTTPClient
 import Foundation
 package import HTTPTypes
+package import Metrics
 import NIOCore
 import NIOHTTP1
+import Tracing
 
 /// Calls other Storefront services over REST. Every call has a deadline (`HTTP_CLIENT_TIMEOUT_MS`), carries the
 /// current request id, and authenticates with a service token unless told otherwise. Thread-safe.
@@ -37,18 +39,23 @@ package struct ServiceClient: Sendable {
     private let peerURLs: [StorefrontService: String]
     private let timeout: Duration
     private let tokens: ServiceTokenCache
+    private let metrics: any MetricsFactory
     private let maxResponseBytes = 4 * 1024 * 1024
 
+    /// - Parameter metrics: where `storefront_peer_requests_total{peer,method,status}` and
+    ///   `storefront_peer_request_duration_seconds{peer}` go (`status` is the HTTP code, or `unavailable`).
     package init(
         httpClient: HTTPClient = .shared,
         peerURLs: [StorefrontService: String],
         timeout: Duration,
-        tokens: ServiceTokenCache
+        tokens: ServiceTokenCache,
+        metrics: any MetricsFactory = MetricsSystem.factory
     ) {
         self.httpClient = httpClient
         self.peerURLs = peerURLs
         self.timeout = timeout
         self.tokens = tokens
+        self.metrics = metrics
     }
 
     /// Sends one request to `peer` and returns its answer, whatever the status.
@@ -80,10 +87,19 @@ package struct ServiceClient: Sendable {
             request.body = .bytes(try StorefrontJSON.encoder().encode(body))
         }
         let deadline = NIODeadline.now() + .nanoseconds(Int64(self.timeout / .nanoseconds(1)))
+        let started = ContinuousClock.now
+        var status = "unavailable"
+        defer { self.record(peer, method, status: status, since: started) }
         do {
-            let response = try await self.httpClient.execute(request, deadline: deadline)
-            let bytes = try await response.body.collect(upTo: self.maxResponseBytes)
-            return Response(status: .init(code: Int(response.status.code)), body: Array(buffer: bytes))
+            // A client span; its context travels in `traceparent` (nothing is added when tracing is off).
+            return try await withSpan("\(method) \(peer.executableName)", ofKind: .client) { span in
+                TraceContext.inject(into: &request.headers)
+                let response = try await self.httpClient.execute(request, deadline: deadline)
+                let bytes = try await response.body.collect(upTo: self.maxResponseBytes)
+                status = String(response.status.code)
+                span.attributes["http.response.status_code"] = Int(response.status.code)
+                return Response(status: .init(code: Int(response.status.code)), body: Array(buffer: bytes))
+            }
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw ServiceClientError(
                 .unavailable,
@@ -95,6 +111,26 @@ package struct ServiceClient: Sendable {
         } catch {
             throw ServiceClientError(.unavailable, peer: peer, detail: "\(method) \(path) failed: \(error)")
         }
+    }
+
+    private func record(
+        _ peer: StorefrontService,
+        _ method: HTTPRequest.Method,
+        status: String,
+        since: ContinuousClock.Instant
+    ) {
+        let name = peer.executableName
+        Counter(
+            label: "storefront_peer_requests_total",
+            dimensions: [("peer", name), ("method", method.rawValue), ("status", status)],
+            factory: self.metrics
+        ).increment()
+        Timer(
+            label: "storefront_peer_request_duration_seconds",
+            dimensions: [("peer", name)],
+            preferredDisplayUnit: .seconds,
+            factory: self.metrics
+        ).recordNanoseconds(Int64((ContinuousClock.now - since) / .nanoseconds(1)))
     }
 }
 

@@ -3,16 +3,21 @@ import Hummingbird
 import Logging
 import NIOCore
 import Prometheus
+import Synchronization
 
-/// `GET /health` (the process is up), `GET /ready` (the store and broker answer) and `GET /metrics` (Prometheus).
-/// Public: orchestrators and scrapers call them without tokens.
+/// The operational routes: `GET /health` (the process is up), `GET /ready` (the store and broker answer),
+/// `GET /metrics` (Prometheus) and `GET /openapi.json` (the service's API document). Public: orchestrators, scrapers
+/// and API tools call them without tokens.
 struct HealthController: Sendable {
     let runtime: ServiceRuntime
+    /// The service's OpenAPI document (JSON).
+    let apiDocument: [UInt8]
 
     func addRoutes(to group: RouterGroup<ServiceRequestContext>) {
         group.get("/health", use: self.health)
         group.get("/ready", use: self.ready)
         group.get("/metrics", use: self.metrics)
+        group.get("/openapi.json", use: self.openAPI)
     }
 
     struct Health: ResponseEncodable {
@@ -37,6 +42,16 @@ struct HealthController: Sendable {
 
     /// 200 when every dependency answered within `READY_TIMEOUT_MS`, else 503 naming the ones that did not.
     @Sendable func ready(request: Request, context: ServiceRequestContext) async throws -> Response {
+        if self.runtime.draining.load(ordering: .relaxed) {
+            return try Self.json(
+                .serviceUnavailable,
+                Readiness(
+                    status: "draining",
+                    checks: [:],
+                    error: .init(code: "shutting_down", message: "the service is shutting down")
+                )
+            )
+        }
         let results = await self.runtime.readiness()
         let failed = results.filter { $0.value != nil }.keys.sorted()
         for name in failed {
@@ -48,10 +63,14 @@ struct HealthController: Sendable {
             error: failed.isEmpty
                 ? nil : .init(code: "not_ready", message: "unavailable: \(failed.joined(separator: ", "))")
         )
+        return try Self.json(failed.isEmpty ? .ok : .serviceUnavailable, body)
+    }
+
+    private static func json(_ status: HTTPResponse.Status, _ body: Readiness) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         return Response(
-            status: failed.isEmpty ? .ok : .serviceUnavailable,
+            status: status,
             headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(body)))
         )
@@ -59,10 +78,20 @@ struct HealthController: Sendable {
 
     /// The Prometheus text exposition of the service's metrics.
     @Sendable func metrics(request: Request, context: ServiceRequestContext) async throws -> Response {
-        Response(
+        await self.runtime.refreshScrapeMetrics()
+        return Response(
             status: .ok,
             headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: self.runtime.metrics.emitToBuffer()))
+        )
+    }
+
+    /// The service's OpenAPI 3.1 document.
+    @Sendable func openAPI(request: Request, context: ServiceRequestContext) async throws -> Response {
+        Response(
+            status: .ok,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: self.apiDocument))
         )
     }
 }
