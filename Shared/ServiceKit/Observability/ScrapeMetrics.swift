@@ -56,7 +56,7 @@ struct ProcessFigures {
         else { return nil }
         func field(_ name: String) -> Double? {
             status.split(separator: "\n").first { $0.hasPrefix(name + ":") }
-                .flatMap { $0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first }
+                .flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().first }
                 .flatMap { Double($0) }
         }
         // stat: "pid (comm) state ..." — comm may hold spaces, so count fields after the last ')'. utime and stime
