@@ -15,6 +15,10 @@ package struct KafkaBusMessage: Sendable, Hashable {
     package var partition: Int32
     /// The offset of a consumed message; `-1` for a message to produce.
     package var offset: Int64
+    /// The record's timestamp in milliseconds since 1970 (the producer's create time, or the broker's append time on
+    /// topics configured so), for a consumed message; `nil` for a message to produce (librdkafka stamps it) and when
+    /// the record has none.
+    package var timestamp: Int64?
 
     /// Creates a message to produce (`partition` and `offset` are `-1`).
     /// - Parameters:
@@ -29,5 +33,6 @@ package struct KafkaBusMessage: Sendable, Hashable {
         self.headers = headers
         self.partition = -1
         self.offset = -1
+        self.timestamp = nil
     }
 }

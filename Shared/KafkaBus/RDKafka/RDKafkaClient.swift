@@ -379,8 +379,8 @@ final class RDKafkaClient: @unchecked Sendable {
         )
     }
 
-    /// Copies topic, key, value, headers, partition and offset out of librdkafka's memory.
-    private static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaBusMessage {
+    /// Copies topic, key, value, headers, partition, offset and timestamp out of librdkafka's memory.
+    static func copy(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaBusMessage {
         let topic = message.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         var key: String?
         if let keyPointer = message.pointee.key {
@@ -412,6 +412,9 @@ final class RDKafkaClient: @unchecked Sendable {
         var copy = KafkaBusMessage(topic: topic, key: key, value: value, headers: headers)
         copy.partition = message.pointee.partition
         copy.offset = message.pointee.offset
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
+        copy.timestamp = timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE || timestamp < 0 ? nil : timestamp
         return copy
     }
 
