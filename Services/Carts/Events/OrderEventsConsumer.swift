@@ -13,7 +13,7 @@ import StorefrontContracts
 /// `orderId` and `userId` is dead-lettered; a transient store failure is retried in place by the consumer.
 struct OrderEventsConsumer: Sendable {
     /// The consumer group's id (the original had no such consumer; the name follows its pattern).
-    static let originalGroup = "cart-service-order-group"
+    static let originalGroup = ConsumerGroups.cartOrders.id
 
     let repository: CartRepository
 

@@ -18,7 +18,7 @@ struct UserEventsConsumer: Sendable {
 
         /// The original's group ids (contract §4, §11.7), so committed offsets can be taken over.
         static var original: Groups {
-            Groups(userCreated: "cart-service-user-created-group", userDeleted: "cart-service-user-deleted-group")
+            Groups(userCreated: ConsumerGroups.cartUserCreated.id, userDeleted: ConsumerGroups.cartUserDeleted.id)
         }
     }
 

@@ -9,7 +9,7 @@ import StorefrontContracts
 /// transition is guarded by the reservation's state and every stock step by its stage. Malformed events are
 /// dead-lettered; transient store failures are retried in place by the consumer.
 struct PaymentEventsConsumer: Sendable {
-    static let originalGroup = "inventory-consumer-group"
+    static let originalGroup = ConsumerGroups.inventoryPayments.id
 
     let reservations: Reservations
     /// Wakes the outbox relay after a `reservation-lost` record was written.

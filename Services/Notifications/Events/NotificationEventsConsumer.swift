@@ -28,10 +28,10 @@ struct NotificationEventsConsumer: Sendable {
         /// for `order-events`, which the original did not have.
         static var original: Groups {
             Groups(
-                userCreated: "notif-user-group",
-                userDeleted: "notif-userdel-group",
-                payment: "notif-payment-group",
-                orders: "notif-order-group"
+                userCreated: ConsumerGroups.notificationUserCreated.id,
+                userDeleted: ConsumerGroups.notificationUserDeleted.id,
+                payment: ConsumerGroups.notificationPayments.id,
+                orders: ConsumerGroups.notificationOrders.id
             )
         }
     }

@@ -29,7 +29,7 @@ struct OrderEvents: Sendable {
         var inventory: String
 
         static var original: Groups {
-            Groups(payment: "order-service-payment-group", inventory: "order-service-inventory-group")
+            Groups(payment: ConsumerGroups.orderPayments.id, inventory: ConsumerGroups.orderInventory.id)
         }
     }
 
