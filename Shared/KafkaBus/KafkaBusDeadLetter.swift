@@ -30,5 +30,25 @@ package enum KafkaBusDeadLetter {
         package static let attempts = "dlq-attempts"
         /// When the consumer gave up, in milliseconds since 1970 (decimal).
         package static let failedAt = "dlq-failed-at-ms"
+
+        /// Every header above: what a redrive removes before re-publishing a letter.
+        package static let all: Set<String> = [topic, partition, offset, key, group, error, attempts, failedAt]
+    }
+
+    /// The headers of a redrive marker: a record `storefront-admin dlq redrive` appends to the dead-letter topic itself
+    /// (no key, empty value) to claim a letter before re-publishing it and to confirm it afterwards, so that a letter
+    /// is re-published once however often, and from however many runs, it is re-driven.
+    package enum Redrive {
+        /// `claim` or `done`; a record carrying it is a marker, not a dead letter.
+        package static let marker = "dlq-redrive"
+        /// The offset of the dead letter it is about, in decimal.
+        package static let offset = "dlq-redrive-offset"
+        /// The id of the run that wrote it (a UUID).
+        package static let run = "dlq-redrive-run"
+        /// Where the re-published message went, `topic/partition/offset` (`done` only).
+        package static let published = "dlq-redrive-published"
+
+        /// Every header above.
+        package static let all: Set<String> = [marker, offset, run, published]
     }
 }
