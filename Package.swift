@@ -49,6 +49,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "dev-broker", targets: ["DevBroker"]),
+        .executable(name: "storefront-admin", targets: ["StorefrontAdmin"]),
         .executable(name: "user-service", targets: ["UserService"]),
         .executable(name: "cart-service", targets: ["CartService"]),
         .executable(name: "product-service", targets: ["ProductService"]),
@@ -78,6 +79,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
         // OTLP over HTTP only: the gRPC exporter (and its dependencies) is not built.
         .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
         // C libraries, linked from the system through pkg-config. Only their wrappers import them.
@@ -196,6 +198,29 @@ let package = Package(
             path: "Shared/DevBroker"
         ),
 
+        // Operating the event log: the logic (tested) and the thin `storefront-admin` command line over it.
+        .target(
+            name: "StorefrontAdminKit",
+            dependencies: [
+                "KafkaBus",
+                "ServiceKit",
+                "StorefrontContracts",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/StorefrontAdminKit"
+        ),
+        .executableTarget(
+            name: "StorefrontAdmin",
+            dependencies: [
+                "KafkaBus",
+                "ServiceKit",
+                "StorefrontAdminKit",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/StorefrontAdmin"
+        ),
+
         // Tests: one suite per shared library, plus the support code they share.
         .target(
             name: "TestSupport",
@@ -269,6 +294,14 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "X509", package: "swift-certificates"),
             ]
+        ),
+        serviceTests(
+            "StorefrontAdminTests",
+            testing: [
+                "CartService", "UserService", "ProductService", "InventoryService", "OrderService", "PaymentService",
+                "NotificationService",
+            ],
+            extra: ["KafkaBus", "MongoStore", "StorefrontAdminKit"]
         ),
         // The seven services as real processes, started by scripts/stack; linked to none of them.
         .testTarget(
