@@ -172,7 +172,12 @@ package final class KafkaBusAdmin: Sendable {
 
     /// The live members of `group` (Admin `DescribeConsumerGroups`); `nil` when the cluster cannot describe groups
     /// (the mock cluster).
+    ///
+    /// Asked only of a cluster that lists groups (`ListConsumerGroups` supported): librdkafka 2.0.2 answers a
+    /// `DescribeConsumerGroups` that the broker does not support (the mock cluster) with `_UNSUPPORTED_FEATURE`, but
+    /// the client then never finishes `rd_kafka_destroy` (seen with a plain C program too).
     package func members(of group: String) async throws -> [GroupMember]? {
+        guard try await self.listGroups() != nil else { return nil }
         let timeout = self.requestTimeout.clampedMilliseconds
         let configuration = self.configuration
         return try await self.executor.run { [client = self.client] in
@@ -255,8 +260,16 @@ package final class KafkaBusAdmin: Sendable {
         guard Set(partitions.map(\.partition)) == Set(offsets.keys) else {
             throw KafkaBusError.configuration("an offset reset needs an offset for every partition of \(topic)")
         }
+        // The services' session timeout (KAFKA_SESSION_TIMEOUT_MS): on the mock cluster a joiner whose session timeout
+        // is shorter than the last member's waits forever (its JoinGroup times out before the mock's rebalance delay,
+        // the last member's session timeout − 1 s, and the retry restarts it); the services rejoining after us meet
+        // the same rule, so ours must be neither shorter nor longer than theirs.
+        let sessionTimeout = self.configuration.sessionTimeout.clampedMilliseconds
         var properties = Self.readerProperties(self.configuration, groupID: group)
-        properties += [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "1000")]
+        properties += [
+            ("session.timeout.ms", String(sessionTimeout)),
+            ("heartbeat.interval.ms", String(max(1, min(3000, sessionTimeout / 3)))),
+        ]
         let member = try RDKafkaClient(kind: .consumer, properties: properties, logger: self.logger)
         let physical = self.configuration.physicalTopic(topic)
         let deadline = ContinuousClock.now + self.joinTimeout

@@ -52,6 +52,10 @@ struct ConnectionOptions: ParsableArguments {
         }
         var configuration = KafkaBusConfiguration(brokers: brokers, clientID: "storefront-admin")
         configuration.topicPrefix = self.topicPrefix ?? environment["KAFKA_TOPIC_PREFIX"] ?? ""
+        // A replay joins the group with the services' session timeout (see KafkaBusAdmin.resetOffsets).
+        if let milliseconds = environment["KAFKA_SESSION_TIMEOUT_MS"].flatMap(Int.init), milliseconds > 0 {
+            configuration.sessionTimeout = .milliseconds(milliseconds)
+        }
         // Fail fast on an unreachable broker instead of retrying in the background for long.
         configuration.messageTimeout = .seconds(max(1, self.timeout) * 2)
         configuration.additional["socket.connection.setup.timeout.ms"] = String(max(1, self.timeout) * 1000)

@@ -119,8 +119,7 @@ struct Platform: Sendable {
     func run<T: Sendable>(_ body: (Running) async throws -> T) async throws -> T {
         let groups = self.groups
         func overrides(_ service: StorefrontService) -> [String: String] {
-            // A member that left is replaced quickly (the mock cluster waits the session timeout to rebalance).
-            ["mongo.database": self.databases[service]!, "kafka.session.timeout.ms": "6000"]
+            ["mongo.database": self.databases[service]!]
         }
         let services = [
             LiveService(.user, overrides: overrides(.user).merging(["bcrypt.cost": "4"]) { $1 }) { runtime in

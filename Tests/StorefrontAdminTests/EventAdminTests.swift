@@ -149,7 +149,6 @@ struct EventAdminTests {
         let handled = HandledLog()
         @Sendable func consumer() throws -> KafkaBusConsumer {
             var consumerConfiguration = configuration
-            consumerConfiguration.sessionTimeout = .seconds(6)
             consumerConfiguration.autoCommitInterval = .milliseconds(200)
             return try KafkaBusConsumer(
                 configuration: consumerConfiguration,
@@ -165,7 +164,9 @@ struct EventAdminTests {
                 let report = try #require(try await admin.groups([group]).first)
                 #expect(report.service == .cart)
                 #expect(report.lag == 0)
-                #expect(report.positions.map(\.committed) == report.positions.map { Optional($0.high) })
+                // Committed up to the end wherever there was something to handle.
+                #expect(report.positions.filter { $0.high > 0 }.allSatisfy { $0.committed == $0.high })
+                #expect(report.positions.count == Topics.userCreated.partitions)
                 let refusal = await #expect(throws: AdminFailure.self) {
                     try await admin.replay(group: group, topic: Topics.userCreated.name, to: .earliest)
                 }
