@@ -21,7 +21,11 @@ struct DeadLetterTests {
             method: "card",
             paymentId: "p-\(orderID)"
         )
-        let headers = EventHeaders.make(version: PaymentEvent.schemaVersion, requestID: "req-\(orderID)")
+        let headers = EventHeaders.make(
+            version: PaymentEvent.schemaVersion,
+            requestID: "req-\(orderID)",
+            trace: ["traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"]
+        )
         let original = KafkaBusMessage(
             topic: Topics.paymentEvents.name,
             key: event.key,

@@ -26,7 +26,8 @@ struct EventAdminTests {
                             value: Array(value),
                             headers: EventHeaders.make(
                                 version: UserCreatedEvent.schemaVersion,
-                                requestID: "req-\(index)"
+                                requestID: "req-\(index)",
+                                trace: [:]
                             )
                         )
                     )
