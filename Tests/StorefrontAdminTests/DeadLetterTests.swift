@@ -1,8 +1,10 @@
 import Foundation
 import KafkaBus
+import MongoStore
 import ServiceKit
 import StorefrontAdminKit
 import StorefrontContracts
+import Synchronization
 import TestSupport
 import Testing
 
@@ -112,5 +114,61 @@ struct DeadLetterTests {
                 )
             }
         }
+    }
+
+    @Test(
+        "a message a real consumer gave up on lands in the DLQ; re-driven (twice) after the fault is gone, applied once"
+    )
+    func consumerDeadLetterRedriven() async throws {
+        struct Fault: Error {}
+        let runtime = try await TestRuntimes.make(
+            .cart,
+            overrides: ["kafka.handler.max.attempts": "2", "kafka.handler.retry.timeout.ms": "600000"]
+        )
+        let target = MongoObjectID().hex
+        let faulty = Mutex(true)
+        let applied = Mutex<[String]>([])
+        let consumer = try runtime.makeConsumer(
+            groupID: TestEnvironment.uniqueName("redrive-group"),
+            handler: EventHandler(Topics.userCreated) { event, _ in
+                if event.userId == target, faulty.withLock({ $0 }) { throw Fault() }
+                applied.withLock { $0.append(event.userId) }
+            }
+        )
+        let producer = try runtime.makeProducer()
+        let event = UserCreatedEvent(email: "redrive@example.com", userId: target)
+        try await withRunning([producer.run, consumer.run]) {
+            try await AdminTests.withAdmin { admin in
+                _ = try await producer.send(
+                    KafkaBusMessage(
+                        topic: Topics.userCreated.name,
+                        key: target,
+                        value: Array(try StorefrontJSON.encoder().encode(event))
+                    )
+                )
+                #expect(
+                    try await eventually(.seconds(60)) {
+                        try await admin.deadLetters(Topics.userCreated.name).contains { $0.originalKey == target }
+                    }
+                )
+                #expect(applied.withLock { $0.isEmpty })
+                faulty.withLock { $0 = false }
+                _ = try await admin.redrive(Topics.userCreated.name, ids: nil, producer: producer)
+                _ = try await admin.redrive(Topics.userCreated.name, ids: nil, producer: producer)
+                #expect(try await eventually(.seconds(60)) { applied.withLock { $0.contains(target) } })
+                // A later event of the same key (same partition) is handled after any second copy would have been.
+                let marker = UserCreatedEvent(email: "marker@example.com", userId: MongoObjectID().hex)
+                _ = try await producer.send(
+                    KafkaBusMessage(
+                        topic: Topics.userCreated.name,
+                        key: target,
+                        value: Array(try StorefrontJSON.encoder().encode(marker))
+                    )
+                )
+                #expect(try await eventually(.seconds(60)) { applied.withLock { $0.contains(marker.userId) } })
+                #expect(applied.withLock { $0.filter { $0 == target }.count } == 1)
+            }
+        }
+        await runtime.store.close()
     }
 }
