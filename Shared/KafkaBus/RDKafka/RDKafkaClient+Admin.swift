@@ -288,15 +288,6 @@ extension RDKafkaClient {
 
     /// Maps `error`, classifying a timeout or transport failure as `.unavailable`.
     private static func unavailable(_ error: rd_kafka_resp_err_t, context: String) -> KafkaBusError {
-        let mapped = RDKafkaError.map(error, context: context)
-        guard mapped.code == .unknown || mapped.code == .timedOut else { return mapped }
-        return KafkaBusError(
-            code: .unavailable,
-            message: mapped.message,
-            rdKafkaCode: mapped.rdKafkaCode,
-            rdKafkaName: mapped.rdKafkaName,
-            isRetriable: true,
-            isFatal: mapped.isFatal
-        )
+        RDKafkaError.map(error, context: context, as: .unavailable, when: [.unknown, .timedOut], retriable: true)
     }
 }

@@ -367,16 +367,7 @@ final class RDKafkaClient: @unchecked Sendable {
     // MARK: Helpers
 
     private static func consumeError(_ code: rd_kafka_resp_err_t, context: String) -> KafkaBusError {
-        let mapped = RDKafkaError.map(code, context: context)
-        guard mapped.code == .unknown || mapped.code == .rejected else { return mapped }
-        return KafkaBusError(
-            code: .consume,
-            message: mapped.message,
-            rdKafkaCode: mapped.rdKafkaCode,
-            rdKafkaName: mapped.rdKafkaName,
-            isRetriable: mapped.isRetriable,
-            isFatal: mapped.isFatal
-        )
+        RDKafkaError.map(code, context: context, as: .consume, when: [.unknown, .rejected])
     }
 
     /// Copies topic, key, value, headers, partition, offset and timestamp out of librdkafka's memory.

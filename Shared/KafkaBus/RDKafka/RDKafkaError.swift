@@ -35,6 +35,28 @@ enum RDKafkaError {
         )
     }
 
+    /// Maps `code`, reporting it as `kind` when it classifies as one of `generic` (an error whose meaning depends on
+    /// the call: a consumer's `.unknown` is a consume failure, an admin request's timeout means no broker answered).
+    /// - Parameter retriable: the mapped error's retriability; `nil` keeps ``map(_:context:isFatal:fileID:line:)``'s.
+    static func map(
+        _ code: rd_kafka_resp_err_t,
+        context: String,
+        as kind: KafkaBusError.Code,
+        when generic: Set<KafkaBusError.Code>,
+        retriable: Bool? = nil
+    ) -> KafkaBusError {
+        let mapped = self.map(code, context: context)
+        guard generic.contains(mapped.code) else { return mapped }
+        return KafkaBusError(
+            code: kind,
+            message: mapped.message,
+            rdKafkaCode: mapped.rdKafkaCode,
+            rdKafkaName: mapped.rdKafkaName,
+            isRetriable: retriable ?? mapped.isRetriable,
+            isFatal: mapped.isFatal
+        )
+    }
+
     /// librdkafka's name for `code` without the `RD_KAFKA_RESP_ERR_` prefix, e.g. `_MSG_TIMED_OUT`.
     static func name(_ code: rd_kafka_resp_err_t) -> String {
         String(cString: rd_kafka_err2name(code))
