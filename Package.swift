@@ -49,6 +49,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "dev-broker", targets: ["DevBroker"]),
+        .executable(name: "bench-ceiling", targets: ["BenchCeiling"]),
         .executable(name: "storefront-admin", targets: ["StorefrontAdmin"]),
         .executable(name: "user-service", targets: ["UserService"]),
         .executable(name: "cart-service", targets: ["CartService"]),
@@ -144,6 +145,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -196,6 +199,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Shared/DevBroker"
+        ),
+
+        // The ceiling that scripts/bench measures the services against: one bare Hummingbird route.
+        .executableTarget(
+            name: "BenchCeiling",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Shared/BenchCeiling"
         ),
 
         // Operating the event log: the logic (tested) and the thin `storefront-admin` command line over it.
