@@ -32,6 +32,12 @@ package struct KafkaBusConfiguration: Sendable {
     /// longest a failing message holds its partition back. Config key `handler.retry.timeout.ms`
     /// (`KAFKA_HANDLER_RETRY_TIMEOUT_MS`), default 60000 ms.
     package var handlerRetryTimeout: Duration
+    /// `fetch.wait.max.ms` of a consumer: how long a broker may hold a fetch that finds no new message. A real broker
+    /// answers as soon as a message arrives, so this only bounds idle round trips; librdkafka's mock cluster (the dev
+    /// broker) always holds an empty fetch for the whole time, so there it adds up to this much to every event's
+    /// delivery. Config key `fetch.wait.max.ms` (`KAFKA_FETCH_WAIT_MAX_MS`), default 500 ms (librdkafka's; what
+    /// production uses); env.example sets 25 for the dev broker.
+    package var fetchWaitMax: Duration
     /// Prepended to every topic name this client produces to or subscribes to, and stripped from the topics of the
     /// messages and reports it hands back, so code only ever sees the logical names (`user-created`). Lets several
     /// environments (or test runs) share one cluster without seeing each other's events. Config key `topic.prefix`
@@ -54,6 +60,7 @@ package struct KafkaBusConfiguration: Sendable {
         self.retryBackoffMax = .milliseconds(10_000)
         self.handlerMaxAttempts = 20
         self.handlerRetryTimeout = .milliseconds(60_000)
+        self.fetchWaitMax = .milliseconds(500)
         self.topicPrefix = ""
         self.additional = [:]
     }
@@ -71,6 +78,7 @@ package struct KafkaBusConfiguration: Sendable {
     /// | `retry.backoff.max.ms` | `KAFKA_RETRY_BACKOFF_MAX_MS` | int > 0 | 10000 |
     /// | `handler.max.attempts` | `KAFKA_HANDLER_MAX_ATTEMPTS` | int > 0 | 20 |
     /// | `handler.retry.timeout.ms` | `KAFKA_HANDLER_RETRY_TIMEOUT_MS` | int > 0 | 60000 |
+    /// | `fetch.wait.max.ms` | `KAFKA_FETCH_WAIT_MAX_MS` | int > 0 | 500 |
     /// | `topic.prefix` | `KAFKA_TOPIC_PREFIX` | string | empty |
     ///
     /// - Parameters:
@@ -96,6 +104,7 @@ package struct KafkaBusConfiguration: Sendable {
             "handler.retry.timeout.ms",
             default: self.handlerRetryTimeout
         )
+        self.fetchWaitMax = try Self.milliseconds(reader, "fetch.wait.max.ms", default: self.fetchWaitMax)
         if let text = reader.string(forKey: "handler.max.attempts") {
             guard let attempts = Int(text), attempts > 0 else {
                 throw KafkaBusError.configuration("kafka.handler.max.attempts must be a positive integer")

@@ -46,12 +46,13 @@ package struct KafkaBusPoisonMessage: Error, CustomStringConvertible {
 /// `enable.auto.offset.store=false` (offsets are stored with `rd_kafka_offsets_store` after the handler succeeds and
 /// auto-committed every `auto.commit.interval.ms`, ``KafkaBusConfiguration/autoCommitInterval``),
 /// `auto.offset.reset=earliest`, `session.timeout.ms`,
-/// `heartbeat.interval.ms` (a third of the session timeout, at most 3000), `log.queue=true`, then
+/// `heartbeat.interval.ms` (a third of the session timeout, at most 3000), `fetch.wait.max.ms`, `log.queue=true`, then
 /// ``KafkaBusConfiguration/additional``.
 ///
-/// Threads: the blocking calls (`rd_kafka_consumer_poll` with a 100 ms timeout, commit, close, metadata) run on a
-/// private two-thread `NIOThreadPool`; the handler runs on the cooperative pool as ordinary async code, with the
-/// message already copied into Swift values.
+/// Threads: none of its own. The loop polls with a zero timeout (`rd_kafka_consumer_poll(…, 0)` returns at once) and,
+/// when nothing is there, sleeps until librdkafka signals that its queue received something (or at most
+/// ``idleWait``); the blocking calls (commit, close, metadata) run on KafkaBus's shared blocking pool. The handler
+/// runs as ordinary async code, with the message already copied into Swift values.
 ///
 /// Thread-safe: the lifecycle and the lag table are in `Mutex`es; everything else is immutable.
 package final class KafkaBusConsumer: Service, Sendable {
@@ -62,8 +63,9 @@ package final class KafkaBusConsumer: Service, Sendable {
         case stopped
     }
 
-    /// How long one blocking poll waits for a message (bounds shutdown latency).
-    private static let pollTimeout: Int32 = 100
+    /// The longest sleep between two polls when librdkafka signals nothing: a safety net, far below librdkafka's
+    /// `max.poll.interval.ms` (300 s), after which a silent member would be dropped from its group.
+    static let idleWait: Duration = .seconds(5)
     private static let initialBackoff: Duration = .milliseconds(100)
 
     private let client: RDKafkaClient
@@ -120,12 +122,13 @@ package final class KafkaBusConsumer: Service, Sendable {
             ("auto.offset.reset", "earliest"),
             ("session.timeout.ms", String(sessionTimeout)),
             ("heartbeat.interval.ms", String(max(1, min(3000, sessionTimeout / 3)))),
+            ("fetch.wait.max.ms", String(configuration.fetchWaitMax.clampedMilliseconds)),
         ]
         properties += configuration.additional.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         var logger = logger
         logger[metadataKey: "kafka.group"] = "\(groupID)"
         self.client = try RDKafkaClient(kind: .consumer, properties: properties, logger: logger)
-        self.executor = BlockingExecutor(numberOfThreads: 2)
+        self.executor = BlockingExecutor.shared()
         self.topics = topics.map(configuration.physicalTopic)
         self.configuration = configuration
         self.groupID = groupID
@@ -139,14 +142,9 @@ package final class KafkaBusConsumer: Service, Sendable {
         self.metrics = ConsumerMetrics(groupID: groupID, topics: topics, factory: metrics)
     }
 
-    deinit {
-        // Frees only: stopping threads that run() did not stop (run() never ran). Returns at once.
-        self.executor.shutdownInBackground()
-    }
-
     /// Asks the cluster for metadata and returns when a broker answered: the check behind `/ready`.
     ///
-    /// Runs on the consumer's own thread (not the cooperative pool) and waits at most `timeout`, even if the calling
+    /// Runs on KafkaBus's blocking pool (not the cooperative pool) and waits at most `timeout`, even if the calling
     /// task is cancelled. Works before and during ``run()``.
     /// - Parameter timeout: How long to wait for an answer.
     /// - Throws: ``KafkaBusError`` `.unavailable` when no broker answered within `timeout`; `.shutdown` after `run()`
@@ -204,6 +202,7 @@ package final class KafkaBusConsumer: Service, Sendable {
                 lifecycle = .stopping
             }
         }
+        self.client.wakeup.signal()
     }
 
     private var isStopping: Bool {
@@ -212,12 +211,9 @@ package final class KafkaBusConsumer: Service, Sendable {
 
     private func consumeUntilStopped() async throws {
         while !self.isStopping {
-            let result = try await self.executor.run { [client = self.client] in
-                client.consumerPoll(timeout: Self.pollTimeout)
-            }
-            switch result {
+            switch self.client.consumerPoll(timeout: 0) {
             case .idle:
-                continue
+                await self.client.wakeup.wait(atMost: Self.idleWait)
             case .message(let message):
                 await self.handle(message)
             case .error(let error):

@@ -14,9 +14,10 @@ import Synchronization
 /// librdkafka properties: `bootstrap.servers`, `client.id`, `enable.idempotence=true`, `acks=all`,
 /// `message.timeout.ms`, `log.queue=true`, then ``KafkaBusConfiguration/additional``.
 ///
-/// Threads: one thread of a private `NIOThreadPool` runs the blocking `rd_kafka_queue_poll(queue, 100 ms)` loop for
-/// the lifetime of `run()`; a second serves ``checkReachable(timeout:)``. Nothing here blocks the cooperative pool or
-/// an event loop: ``send(_:)`` only calls the non-blocking `rd_kafka_producev` and suspends on a continuation.
+/// Threads: none of its own. ``run()`` serves delivery reports with a zero-timeout poll whenever librdkafka signals
+/// that they arrived (`rd_kafka_queue_cb_event_enable`), and sleeps in between; ``checkReachable(timeout:)`` and the
+/// final flush run on KafkaBus's shared blocking pool. Nothing here blocks the cooperative pool or an event loop:
+/// ``send(_:)`` only calls the non-blocking `rd_kafka_producev` and suspends on a continuation.
 ///
 /// Thread-safe: all mutable state (lifecycle, message ids, pending continuations) is in one `Mutex`.
 package final class KafkaBusProducer: Service, Sendable {
@@ -40,8 +41,10 @@ package final class KafkaBusProducer: Service, Sendable {
         var pending: [UInt: CheckedContinuation<KafkaBusDeliveryReport, any Error>] = [:]
     }
 
-    /// How long one blocking poll waits for an event (bounds shutdown latency).
+    /// How long one blocking poll of the final flush waits for an event.
     private static let pollTimeout: Int32 = 100
+    /// The longest sleep between two polls when librdkafka signals nothing (a safety net).
+    private static let idleWait: Duration = .seconds(5)
     /// Events served per poll job before checking for shutdown.
     private static let maxEventsPerPoll = 100
 
@@ -67,15 +70,10 @@ package final class KafkaBusProducer: Service, Sendable {
         ]
         properties += configuration.additional.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         self.client = try RDKafkaClient(kind: .producer, properties: properties, logger: logger)
-        self.executor = BlockingExecutor(numberOfThreads: 2)
+        self.executor = BlockingExecutor.shared()
         self.logger = logger
         self.messageTimeout = configuration.messageTimeout
         self.configuration = configuration
-    }
-
-    deinit {
-        // Frees only: stopping threads that run() did not stop (run() never ran). Returns at once.
-        self.executor.shutdownInBackground()
     }
 
     /// Sends `message` and returns once the broker acknowledged it (`acks=all`); librdkafka retries internally
@@ -128,7 +126,7 @@ package final class KafkaBusProducer: Service, Sendable {
 
     /// Asks the cluster for metadata and returns when a broker answered: the check behind `/ready`.
     ///
-    /// Runs on the producer's own thread (not the cooperative pool) and waits at most `timeout`, even if the calling
+    /// Runs on KafkaBus's blocking pool (not the cooperative pool) and waits at most `timeout`, even if the calling
     /// task is cancelled. Works before and during ``run()``; concurrent calls queue behind each other.
     /// - Parameter timeout: How long to wait for an answer.
     /// - Throws: ``KafkaBusError`` `.unavailable` when no broker answered within `timeout`; `.shutdown` after `run()`
@@ -154,7 +152,8 @@ package final class KafkaBusProducer: Service, Sendable {
         do {
             try await withTaskCancellationHandler {
                 try await withGracefulShutdownHandler {
-                    try await self.executor.run { self.serveUntilStopped() }
+                    await self.serveUntilStopped()
+                    try await self.executor.run { self.flush() }
                 } onGracefulShutdown: {
                     self.requestStop(.graceful)
                 }
@@ -182,6 +181,7 @@ package final class KafkaBusProducer: Service, Sendable {
                 break
             }
         }
+        self.client.wakeup.signal()
     }
 
     private var stopMode: StopMode? {
@@ -195,11 +195,19 @@ package final class KafkaBusProducer: Service, Sendable {
         self.state.withLock { !$0.pending.isEmpty }
     }
 
-    /// The blocking poll loop; runs on a producer thread for the whole of `run()`.
-    private func serveUntilStopped() {
+    /// Serves reports as librdkafka signals them, until a stop is requested. Never blocks: the poll does not wait.
+    private func serveUntilStopped() async {
         while self.stopMode == nil {
-            self.client.pollEvents(timeout: Self.pollTimeout, maxEvents: Self.maxEventsPerPoll, onReport: self.complete)
+            let served = self.client.pollEvents(timeout: 0, maxEvents: Self.maxEventsPerPoll, onReport: self.complete)
+            if served < Self.maxEventsPerPoll {
+                await self.client.wakeup.wait(atMost: Self.idleWait)
+            }
         }
+    }
+
+    /// After a stop request: serves the remaining reports, purges what is still unacknowledged and fails the rest.
+    /// Blocking (polls with a timeout): runs on the blocking pool.
+    private func flush() {
         // Flush: keep serving reports until every send got its report, up to messageTimeout. (Not rd_kafka_outq_len:
         // it also counts log events, which keep coming while a broker is down.)
         let deadline = ContinuousClock.now + self.messageTimeout

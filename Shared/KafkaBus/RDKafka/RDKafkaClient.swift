@@ -12,7 +12,9 @@ import Logging
 ///   ``consumerPoll(timeout:)``), and log lines go to a dedicated log queue drained by ``drainLogs()``.
 ///
 /// Blocking: methods marked "Blocking" wait on the network or a timeout and must only be called inside
-/// `BlockingExecutor.run` (a dedicated thread), never directly from async code. The others are non-blocking.
+/// `BlockingExecutor.run` (a dedicated thread), never directly from async code. The others are non-blocking; the two
+/// polls are non-blocking with a zero timeout, which is how KafkaBus calls them from async code, sleeping on
+/// ``wakeup`` (signalled by librdkafka through `rd_kafka_queue_cb_event_enable`) while the queues are empty.
 ///
 /// Thread-safety: `@unchecked Sendable` because the stored pointers are immutable and librdkafka documents
 /// `rd_kafka_t` and `rd_kafka_queue_t` as thread-safe. Exception: ``consumerPoll(timeout:)`` must not be called
@@ -42,8 +44,13 @@ final class RDKafkaClient: @unchecked Sendable {
     private let handle: OpaquePointer
     /// Producer: the main queue (reports, errors, logs). Consumer: the dedicated log queue.
     private let eventQueue: OpaquePointer
+    /// Consumer: the consumer queue (messages, errors, rebalances), which ``consumerPoll(timeout:)`` serves.
+    private let consumerQueue: OpaquePointer?
     private let kind: Kind
     private let logger: Logger
+    /// Signalled by librdkafka when one of the queues above receives something: the loops that serve them poll
+    /// without waiting and sleep on it in between.
+    let wakeup = QueueWakeup()
 
     /// Creates the client. Non-blocking (librdkafka connects in its own threads).
     /// - Parameters:
@@ -76,6 +83,7 @@ final class RDKafkaClient: @unchecked Sendable {
         }
 
         let queue: OpaquePointer
+        var consumerQueue: OpaquePointer?
         switch kind {
         case .producer:
             // A new reference to the main queue, released in deinit.
@@ -83,6 +91,7 @@ final class RDKafkaClient: @unchecked Sendable {
         case .consumer:
             rd_kafka_poll_set_consumer(handle)
             queue = rd_kafka_queue_new(handle)
+            consumerQueue = rd_kafka_queue_get_consumer(handle)
         }
         // With log.queue=true, log lines wait in an internal queue until forwarded somewhere: forward them to ours.
         let error = rd_kafka_set_log_queue(handle, queue)
@@ -93,11 +102,31 @@ final class RDKafkaClient: @unchecked Sendable {
         }
         self.handle = handle
         self.eventQueue = queue
+        self.consumerQueue = consumerQueue
         self.kind = kind
         self.logger = logger
+        // The wakeup lives as long as this client; the callbacks are removed in deinit before the queues go.
+        let opaque = Unmanaged.passUnretained(self.wakeup).toOpaque()
+        for watched in [queue, consumerQueue].compactMap({ $0 }) {
+            rd_kafka_queue_cb_event_enable(watched, Self.queueBecameNonEmpty, opaque)
+        }
+    }
+
+    /// librdkafka's queue callback, called on its own threads with the queue's lock held: only signals.
+    private static let queueBecameNonEmpty: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = {
+        _,
+        opaque in
+        guard let opaque else { return }
+        Unmanaged<QueueWakeup>.fromOpaque(opaque).takeUnretainedValue().signal()
     }
 
     deinit {
+        for watched in [self.eventQueue, self.consumerQueue].compactMap({ $0 }) {
+            rd_kafka_queue_cb_event_enable(watched, nil, nil)
+        }
+        if let consumerQueue = self.consumerQueue {
+            rd_kafka_queue_destroy(consumerQueue)
+        }
         rd_kafka_queue_destroy(self.eventQueue)
         // For a consumer this is only quick after rd_kafka_consumer_close (KafkaBusConsumer.run always closes).
         rd_kafka_destroy(self.handle)
@@ -154,7 +183,7 @@ final class RDKafkaClient: @unchecked Sendable {
     /// more without waiting. Delivery reports go to `onReport` (message id and outcome); log lines and errors go to
     /// the logger. Each event is destroyed after use.
     ///
-    /// Blocking (up to `timeout`): call through `BlockingExecutor`.
+    /// Blocking up to `timeout`: call through `BlockingExecutor`, or with a zero timeout from anywhere.
     /// - Returns: The number of events served.
     @discardableResult
     func pollEvents(
@@ -254,7 +283,8 @@ final class RDKafkaClient: @unchecked Sendable {
     /// Waits up to `timeout` milliseconds for the next message or consumer error, copies it into Swift values and
     /// destroys the `rd_kafka_message_t`; then drains pending log lines.
     ///
-    /// Blocking (up to `timeout`): call through `BlockingExecutor`, never concurrently with itself.
+    /// Blocking up to `timeout`: call through `BlockingExecutor`, or with a zero timeout from anywhere; never
+    /// concurrently with itself.
     func consumerPoll(timeout: Int32) -> ConsumerPollResult {
         defer { self.drainLogs() }
         guard let message = rd_kafka_consumer_poll(self.handle, timeout) else {
