@@ -100,6 +100,7 @@ package final class ServiceRuntime: Sendable {
         _ service: StorefrontService,
         build: (ServiceRuntime) async throws -> App
     ) async throws {
+        ProcessTuning.apply()
         let reader = ConfigReader.storefront()
         do {
             let registry = Self.bootstrapObservability(try ServiceConfiguration(service: service, reader: reader))
@@ -205,13 +206,14 @@ package final class ServiceRuntime: Sendable {
     /// in `beforeServerStarts`.
     ///
     /// Reads `outbox.poll.interval.ms` (`OUTBOX_POLL_INTERVAL_MS`): how often it looks for records nobody notified it
-    /// about (left by a crash or written by another instance); default 500.
+    /// about (left by a crash); default 5000. Writers wake it when their transaction commits, so this is not the
+    /// delay of an event.
     /// - Throws: ``ConfigurationError`` when the interval is not a positive integer.
     package func makeOutboxRelay(producer: KafkaBusProducer) throws -> OutboxRelay {
         let relay = OutboxRelay(
             store: self.store,
             producer: producer,
-            pollInterval: .milliseconds(try self.positiveSetting("outbox.poll.interval.ms") ?? 500),
+            pollInterval: .milliseconds(try self.positiveSetting("outbox.poll.interval.ms") ?? 5000),
             logger: self.logger,
             metrics: self.metricsFactory
         )

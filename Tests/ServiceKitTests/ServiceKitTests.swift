@@ -566,6 +566,31 @@ struct ServiceKitTests {
         #expect(abs(back[0].timeIntervalSince1970 - 1_767_225_600.398) < 0.0005)
     }
 
+    @Test("dates before 1970, at the end of a year and far ahead format as Foundation's ISO 8601 does")
+    func dateFormatAgreesWithFoundation() {
+        for seconds in [-86_400.5, 0, 951_782_400, 1_798_761_599.999, 4_102_444_800, 253_402_300_799] {
+            let date = Date(timeIntervalSince1970: seconds)
+            let whole = Date(timeIntervalSince1970: (Double(date.epochMilliseconds) / 1000).rounded(.down))
+            let millis = ((date.epochMilliseconds % 1000) + 1000) % 1000
+            let expected = whole.formatted(.iso8601).dropLast() + "." + String(format: "%03d", millis) + "Z"
+            #expect(StorefrontJSON.format(date) == expected, "\(seconds)")
+        }
+    }
+
+    @Test("a log line is the JSON that JSONEncoder writes: sorted keys, escapes, nested values, numbers kept")
+    func logLineJSON() throws {
+        let value = JSONValue.object([
+            "msg": .string("line \"one\"\n\ttab \\ slash / é \u{01}"),
+            "b": .array([.integer(-3), .number(0.25), .number(2), .bool(true), .null]),
+            "a": .object(["z": .string(""), "y": .object([:])]),
+        ])
+        var line: [UInt8] = []
+        value.write(to: &line)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        #expect(String(decoding: line, as: UTF8.self) == String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
     @Test("configuration: malformed values and a missing secret stop the service before it starts")
     func configurationRefusals() async throws {
         await #expect(throws: AuthConfigurationError.self) {

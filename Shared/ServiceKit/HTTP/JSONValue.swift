@@ -88,3 +88,62 @@ package enum JSONValue: Codable, Sendable, Equatable {
         return nil
     }
 }
+
+extension JSONValue {
+    /// Appends the value as compact JSON (object keys sorted, `/` not escaped, non-ASCII as UTF-8): what
+    /// `JSONEncoder` with `.sortedKeys` and `.withoutEscapingSlashes` writes, without its per-call machinery. Used
+    /// for log lines, written on every request.
+    package func write(to output: inout [UInt8]) {
+        switch self {
+        case .string(let value): Self.writeString(value, to: &output)
+        case .integer(let value): output.append(contentsOf: String(value).utf8)
+        case .number(let value):
+            if let whole = Int64(exactly: value) {
+                output.append(contentsOf: String(whole).utf8)
+            } else if value.isFinite {
+                output.append(contentsOf: "\(value)".utf8)
+            } else {
+                Self.writeString("\(value)", to: &output)
+            }
+        case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
+        case .null: output.append(contentsOf: "null".utf8)
+        case .array(let values):
+            output.append(UInt8(ascii: "["))
+            for (index, value) in values.enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                value.write(to: &output)
+            }
+            output.append(UInt8(ascii: "]"))
+        case .object(let object):
+            output.append(UInt8(ascii: "{"))
+            for (index, key) in object.keys.sorted().enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                Self.writeString(key, to: &output)
+                output.append(UInt8(ascii: ":"))
+                object[key]!.write(to: &output)
+            }
+            output.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// A JSON string literal: `"` and `\` escaped, control characters as `\n`, `\r`, `\t` or `\u00XX`.
+    static func writeString(_ value: String, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): output.append(contentsOf: #"\""#.utf8)
+            case UInt8(ascii: "\\"): output.append(contentsOf: #"\\"#.utf8)
+            case 0x0A: output.append(contentsOf: #"\n"#.utf8)
+            case 0x0D: output.append(contentsOf: #"\r"#.utf8)
+            case 0x09: output.append(contentsOf: #"\t"#.utf8)
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                output.append(contentsOf: #"\u00"#.utf8)
+                output.append(hex[Int(byte >> 4)])
+                output.append(hex[Int(byte & 0x0F)])
+            default: output.append(byte)
+            }
+        }
+        output.append(UInt8(ascii: "\""))
+    }
+}

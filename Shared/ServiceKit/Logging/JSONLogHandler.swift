@@ -31,11 +31,28 @@ package struct JSONLogHandler: LogHandler {
         fields["logger"] = .string(self.label)
         fields["msg"] = .string(event.message.description)
         if event.level >= .warning { fields["source"] = .string("\(event.file):\(event.line)") }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        guard var data = try? encoder.encode(fields) else { return }
-        data.append(0x0A)
-        Self.outputLock.withLock { _ in FileHandle.standardOutput.write(data) }
+        var line: [UInt8] = []
+        line.reserveCapacity(512)
+        JSONValue.object(fields).write(to: &line)
+        line.append(0x0A)
+        Self.outputLock.withLock { _ in
+            line.withUnsafeBytes { bytes in Self.writeAll(bytes) }
+        }
+    }
+
+    /// Writes every byte to standard output (a short write, or an interrupted one, is continued).
+    private static func writeAll(_ bytes: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+            if written > 0 {
+                offset += written
+            } else if written < 0 && errno == EINTR {
+                continue
+            } else {
+                return  // stdout closed or full: a log line is not worth failing the request
+            }
+        }
     }
 
     private static let outputLock = Mutex(())
