@@ -2,7 +2,8 @@
 
 One fixed, seeded scenario against a started stack, then one table:
 
-  seed      N products (large stock) as the admin; M customers, each registered, logged in, with a 2-line cart
+  seed      N products (large stock) as the admin; M customers, each registered, with a 2-line cart (logged in
+            again just before their order phase, outside its measurement)
   idle      every process's CPU over --idle-seconds while nothing is asked of the stack
   ceiling   wrk on a bare Hummingbird route (bench-ceiling) at the catalog read's concurrency
   catalog   wrk on `GET /get/{id}` (random seeded ids) at --connections for --seconds
@@ -219,11 +220,23 @@ def seed(stack, products, customers, run, workers=8):
             status, body = request("POST", stack.url["cart"] + "/addtocart",
                                    {"userId": user_id, "productId": product_id, "quantity": 1}, token=token)
             expect(200, status, body, "add to cart")
-        results.put((index, user_id, token))
+        results.put((index, user_id, email, password))
 
     run_all(make_customer, plans, workers)
     made = sorted(results.queue)
-    return product_ids, [(user_id, token) for _, user_id, token in made]
+    return product_ids, [(user_id, email, password) for _, user_id, email, password in made]
+
+
+def log_in(stack, customers, workers=8):
+    """[(user id, token)] for the customers, with tokens made now: a slow seed outlives the first ones' tokens."""
+    tokens = {}
+
+    def one(user_id, email, password):
+        status, body = request("POST", stack.url["user"] + "/login", {"email": email, "password": password})
+        tokens[user_id] = expect(200, status, body, "customer login")["token"]
+
+    run_all(one, customers, workers)
+    return [(user_id, tokens[user_id]) for user_id, _, _ in customers]
 
 
 def run_all(function, argument_lists, workers):
@@ -495,7 +508,7 @@ def main():
     for key, chosen in (("rate", customers[: args.rate_orders]), ("closed", customers[args.rate_orders:])):
         log(f"bench: {len(chosen)} orders " + (f"at {args.rate}/s" if key == "rate"
                                                else f"at concurrency {args.concurrency}"))
-        phase = OrderPhase(stack, chosen, run)
+        phase = OrderPhase(stack, log_in(stack, chosen), run)
         before = procs.cpu()
         started = time.monotonic()
         if key == "rate":
