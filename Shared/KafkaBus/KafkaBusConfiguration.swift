@@ -38,6 +38,10 @@ package struct KafkaBusConfiguration: Sendable {
     /// delivery. Config key `fetch.wait.max.ms` (`KAFKA_FETCH_WAIT_MAX_MS`), default 500 ms (librdkafka's; what
     /// production uses); env.example sets 25 for the dev broker.
     package var fetchWaitMax: Duration
+    /// The longest a producer's or consumer's loop sleeps when librdkafka signals nothing: a safety net only, since
+    /// librdkafka wakes the loops when their queue receives something. Not read from configuration; default 5 s (far
+    /// below librdkafka's `max.poll.interval.ms`, after which a silent consumer would leave its group).
+    package var idleWait: Duration
     /// Prepended to every topic name this client produces to or subscribes to, and stripped from the topics of the
     /// messages and reports it hands back, so code only ever sees the logical names (`user-created`). Lets several
     /// environments (or test runs) share one cluster without seeing each other's events. Config key `topic.prefix`
@@ -61,6 +65,7 @@ package struct KafkaBusConfiguration: Sendable {
         self.handlerMaxAttempts = 20
         self.handlerRetryTimeout = .milliseconds(60_000)
         self.fetchWaitMax = .milliseconds(500)
+        self.idleWait = .seconds(5)
         self.topicPrefix = ""
         self.additional = [:]
     }

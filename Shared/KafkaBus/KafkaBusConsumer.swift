@@ -51,7 +51,7 @@ package struct KafkaBusPoisonMessage: Error, CustomStringConvertible {
 ///
 /// Threads: none of its own. The loop polls with a zero timeout (`rd_kafka_consumer_poll(…, 0)` returns at once) and,
 /// when nothing is there, sleeps until librdkafka signals that its queue received something (or at most
-/// ``idleWait``); the blocking calls (commit, close, metadata) run on KafkaBus's shared blocking pool. The handler
+/// ``KafkaBusConfiguration/idleWait``); the blocking calls (commit, close, metadata) run on KafkaBus's shared blocking pool. The handler
 /// runs as ordinary async code, with the message already copied into Swift values.
 ///
 /// Thread-safe: the lifecycle and the lag table are in `Mutex`es; everything else is immutable.
@@ -63,9 +63,6 @@ package final class KafkaBusConsumer: Service, Sendable {
         case stopped
     }
 
-    /// The longest sleep between two polls when librdkafka signals nothing: a safety net, far below librdkafka's
-    /// `max.poll.interval.ms` (300 s), after which a silent member would be dropped from its group.
-    static let idleWait: Duration = .seconds(5)
     private static let initialBackoff: Duration = .milliseconds(100)
 
     private let client: RDKafkaClient
@@ -213,7 +210,7 @@ package final class KafkaBusConsumer: Service, Sendable {
         while !self.isStopping {
             switch self.client.consumerPoll(timeout: 0) {
             case .idle:
-                await self.client.wakeup.wait(atMost: Self.idleWait)
+                await self.client.wakeup.wait(atMost: self.configuration.idleWait)
             case .message(let message):
                 await self.handle(message)
             case .error(let error):

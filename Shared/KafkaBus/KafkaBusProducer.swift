@@ -43,8 +43,6 @@ package final class KafkaBusProducer: Service, Sendable {
 
     /// How long one blocking poll of the final flush waits for an event.
     private static let pollTimeout: Int32 = 100
-    /// The longest sleep between two polls when librdkafka signals nothing (a safety net).
-    private static let idleWait: Duration = .seconds(5)
     /// Events served per poll job before checking for shutdown.
     private static let maxEventsPerPoll = 100
 
@@ -200,7 +198,7 @@ package final class KafkaBusProducer: Service, Sendable {
         while self.stopMode == nil {
             let served = self.client.pollEvents(timeout: 0, maxEvents: Self.maxEventsPerPoll, onReport: self.complete)
             if served < Self.maxEventsPerPoll {
-                await self.client.wakeup.wait(atMost: Self.idleWait)
+                await self.client.wakeup.wait(atMost: self.configuration.idleWait)
             }
         }
     }

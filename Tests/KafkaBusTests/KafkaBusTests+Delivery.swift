@@ -35,6 +35,38 @@ extension KafkaBusTests {
         #expect(message.offset == report.offset)
     }
 
+    @Test("an idle producer and consumer are woken by librdkafka, not by their safety timer (set to 2 minutes here)")
+    func wokenByLibrdkafka() async throws {
+        let brokers = try TestEnvironment.kafkaBrokers()
+        let topic = try await Self.sharedTopic()
+        var configuration = Self.configuration(brokers: brokers)
+        configuration.idleWait = .seconds(120)
+        let received = MessageLog()
+        let producer = try KafkaBusProducer(configuration: configuration, logger: Self.logger)
+        let consumer = try KafkaBusConsumer(
+            configuration: configuration,
+            groupID: TestEnvironment.uniqueName("g"),
+            topics: [topic],
+            logger: Self.logger
+        ) { message in
+            await received.append(message)
+        }
+        try await Self.withServices([producer, consumer]) {
+            for index in 1...3 {
+                // Both loops are asleep by now (nothing arrived for 2 s); only librdkafka's signal can wake them
+                // before their 120 s timer: the delivery report for the send, the message for the consumer.
+                try await Task.sleep(for: .seconds(2))
+                _ = try await Self.sendMessages(producer, topic: topic, count: 1, prefix: "wake-\(index)")
+                try await received.waitForCount(index, timeout: .seconds(45))
+            }
+        }
+        #expect(
+            await received.messages.map { String(decoding: $0.value, as: UTF8.self) } == [
+                "wake-1-0", "wake-2-0", "wake-3-0",
+            ]
+        )
+    }
+
     @Test("a throwing handler is retried in place and commits nothing: the next member gets the same messages")
     func throwingHandlerDoesNotCommit() async throws {
         let brokers = try TestEnvironment.kafkaBrokers()
