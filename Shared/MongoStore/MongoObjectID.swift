@@ -6,8 +6,7 @@ import Synchronization
 /// Use it only for `_id` fields: the dev store cannot match an ObjectId stored in any other field (dev-store.md gap 1),
 /// so references to other documents are stored as the hex string (``hex``).
 ///
-/// Encodes as `{"$oid": "…"}` when written to the store and as the plain hex string everywhere else (HTTP bodies,
-/// events); decodes from either form.
+/// An ObjectId in the store; the plain hex string everywhere else (HTTP bodies, events).
 package struct MongoObjectID: Hashable, Sendable, Codable, CustomStringConvertible, LosslessStringConvertible {
     /// 24 lower-case hex digits.
     package let hex: String
@@ -32,13 +31,15 @@ package struct MongoObjectID: Hashable, Sendable, Codable, CustomStringConvertib
 
     package var description: String { self.hex }
 
+    /// 24 lower-case hex digits, as libbson prints an ObjectId.
+    init(hexDigits: String) {
+        self.hex = hexDigits
+    }
+
+    /// The hex string. In the store an ObjectId keeps its BSON type: the bridge's encoder and decoder handle
+    /// `MongoObjectID` themselves (``MongoValueEncoder``, `Mongoc/BSONDecoder.swift`) and never call these.
     package init(from decoder: any Decoder) throws {
-        let text: String
-        if let single = try? decoder.singleValueContainer(), let string = try? single.decode(String.self) {
-            text = string
-        } else {
-            text = try decoder.container(keyedBy: ExtendedJSONKey.self).decode(String.self, forKey: .oid)
-        }
+        let text = try decoder.singleValueContainer().decode(String.self)
         guard let id = MongoObjectID(text) else {
             throw DecodingError.dataCorrupted(
                 .init(codingPath: decoder.codingPath, debugDescription: "not an ObjectId: '\(text)'")
@@ -48,16 +49,9 @@ package struct MongoObjectID: Hashable, Sendable, Codable, CustomStringConvertib
     }
 
     package func encode(to encoder: any Encoder) throws {
-        if encoder.userInfo[.mongoExtendedJSON] as? Bool == true {
-            var container = encoder.container(keyedBy: ExtendedJSONKey.self)
-            try container.encode(self.hex, forKey: .oid)
-        } else {
-            var container = encoder.singleValueContainer()
-            try container.encode(self.hex)
-        }
+        var container = encoder.singleValueContainer()
+        try container.encode(self.hex)
     }
-
-    private enum ExtendedJSONKey: String, CodingKey { case oid = "$oid" }
 
     private static let processUnique: [UInt8] = (0..<5).map { _ in UInt8.random(in: 0...255) }
     private static let counter = Atomic<UInt32>(UInt32.random(in: 0..<0xFF_FFFF))

@@ -56,7 +56,7 @@ package final class MongoStore: Service, Sendable {
     /// Asks the server to answer a `ping`: succeeds when the store is reachable.
     /// - Throws: ``MongoStoreError/Code/unavailable`` after the server-selection timeout when it is not.
     package func ping() async throws {
-        _ = try await self.withConnection { connection in try connection.runCommand(["ping": 1], database: "admin") }
+        try await self.withConnection { connection in try connection.runCommand(["ping": 1], database: "admin") }
     }
 
     /// Drops this store's database (tests clean up with it).

@@ -14,14 +14,14 @@ package struct MongoSyncCollection<Document: Codable> {
     /// Inserts one document.
     /// - Throws: ``MongoStoreError/Code/duplicateKey`` when a unique index already has its key.
     package func insert(_ document: Document) throws {
-        try self.connection.insertOne(into: self.name, json: try BSONBridge.extendedJSON(encoding: document))
+        try self.connection.insertOne(into: self.name, document: try MongoDocument(encoding: document))
     }
 
     /// Inserts several documents in one ordered batch: the batch stops at the first failure.
     package func insert(_ documents: [Document]) throws {
         guard !documents.isEmpty else { return }
-        let jsons = try documents.map { try BSONBridge.extendedJSON(encoding: $0) }
-        try self.connection.insertMany(into: self.name, jsons: jsons)
+        let encoded = try documents.map { try MongoDocument(encoding: $0) }
+        try self.connection.insertMany(into: self.name, documents: encoded)
     }
 
     /// The documents matching `filter`, in `sort` order, after skipping `skip` and at most `limit` of them.
@@ -86,7 +86,7 @@ package struct MongoSyncCollection<Document: Codable> {
         try self.connection.replaceOne(
             in: self.name,
             filter: filter,
-            replacementJSON: try BSONBridge.extendedJSON(encoding: replacement),
+            replacement: try MongoDocument(encoding: replacement),
             upsert: upsert
         )
     }

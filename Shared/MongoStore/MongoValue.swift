@@ -8,7 +8,11 @@ package import Foundation
 /// let update: MongoDocument = ["$inc": ["available": .int(-quantity), "reserved": .int(quantity)]]
 /// ```
 /// Stored values are `Codable` models; use ``init(encoding:)`` to embed one in an update (`$set` of a sub-document).
-package indirect enum MongoValue: Sendable {
+///
+/// The bridge writes a value straight into BSON (`Mongoc/BSONWriter.swift`), each case as its own BSON type: `.int` as
+/// int32 when it fits and int64 otherwise, `.double` always as a double (`.double(10)` stays a double; only encoded
+/// `Codable` doubles become integers, see ``MongoValueEncoder``).
+package enum MongoValue: Sendable {
     case string(String)
     case int(Int64)
     case double(Double)
@@ -20,8 +24,6 @@ package indirect enum MongoValue: Sendable {
     /// Stored as a BSON date. Do not `$set` one on the dev store (dev-store.md gap 3): use `$currentDate`, set dates
     /// at insert, or store epoch milliseconds.
     case date(Date)
-    /// Extended JSON produced by the bridge's encoder (see ``init(encoding:)``).
-    case extendedJSON(String)
 
     /// A value of type `Int`.
     package static func int(_ value: Int) -> MongoValue { .int(Int64(value)) }
@@ -30,53 +32,11 @@ package indirect enum MongoValue: Sendable {
     /// - Throws: ``MongoStoreError/Code/invalidDocument`` when the value cannot be encoded.
     package init(encoding value: some Encodable) throws {
         do {
-            let data = try ExtendedJSONCoding.makeEncoder().encode(value)
-            self = .extendedJSON(String(decoding: data, as: UTF8.self))
+            self = try MongoValueEncoder.encode(value)
         } catch {
-            throw MongoStoreError(.invalidDocument, "cannot encode \(type(of: value)): \(error)")
+            let reason = (error as? EncodingError)?.summary ?? "\(error)"
+            throw MongoStoreError(.invalidDocument, "cannot encode \(type(of: value)): \(reason)")
         }
-    }
-
-    /// Appends this value as Extended JSON (canonical forms for doubles and dates, so the BSON types are exact).
-    func write(to output: inout String) {
-        switch self {
-        case .string(let string): Self.writeJSONString(string, to: &output)
-        case .int(let int): output += String(int)
-        case .double(let double):
-            let text =
-                double.isNaN ? "NaN" : double.isInfinite ? (double < 0 ? "-Infinity" : "Infinity") : "\(double)"
-            output += "{\"$numberDouble\":\"\(text)\"}"
-        case .bool(let bool): output += bool ? "true" : "false"
-        case .null: output += "null"
-        case .array(let values):
-            output += "["
-            for (index, value) in values.enumerated() {
-                if index > 0 { output += "," }
-                value.write(to: &output)
-            }
-            output += "]"
-        case .document(let document): document.write(to: &output)
-        case .objectID(let id): output += "{\"$oid\":\"\(id.hex)\"}"
-        case .date(let date):
-            output += "{\"$date\":{\"$numberLong\":\"\(ExtendedJSONCoding.millisecondsSince1970(date))\"}}"
-        case .extendedJSON(let json): output += json
-        }
-    }
-
-    static func writeJSONString(_ string: String, to output: inout String) {
-        output += "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case "\n": output += "\\n"
-            case "\r": output += "\\r"
-            case "\t": output += "\\t"
-            case _ where scalar.value < 0x20: output += String(format: "\\u%04x", scalar.value)
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        output += "\""
     }
 }
 
@@ -110,21 +70,25 @@ package struct MongoDocument: Sendable, ExpressibleByDictionaryLiteral {
         self.fields.append((key: key, value: value))
     }
 
-    /// The document as Extended JSON text, as libbson parses it.
-    package var extendedJSON: String {
-        var output = ""
-        self.write(to: &output)
-        return output
+    /// The document a `Codable` value encodes to, as it is stored.
+    /// - Throws: ``MongoStoreError/Code/invalidDocument`` when the value cannot be encoded or is not a document.
+    init(encoding value: some Encodable) throws {
+        guard case .document(let document) = try MongoValue(encoding: value) else {
+            throw MongoStoreError(.invalidDocument, "\(type(of: value)) does not encode as a document")
+        }
+        self = document
     }
 
-    func write(to output: inout String) {
-        output += "{"
-        for (index, field) in self.fields.enumerated() {
-            if index > 0 { output += "," }
-            MongoValue.writeJSONString(field.key, to: &output)
-            output += ":"
-            field.value.write(to: &output)
-        }
-        output += "}"
+    init(fields: [(key: String, value: MongoValue)]) {
+        self.fields = fields
+    }
+}
+
+extension EncodingError {
+    /// Where and why, for an error's detail: `lines.1.price: nan has no BSON form here`.
+    var summary: String {
+        guard case .invalidValue(_, let context) = self else { return "\(self)" }
+        let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+        return path.isEmpty ? context.debugDescription : "\(path): \(context.debugDescription)"
     }
 }

@@ -1,37 +1,25 @@
 internal import CMongoC
 import Foundation
 
-/// The only place where libbson documents are created, read and destroyed.
+/// The only place where libbson documents are created, read and destroyed: documents go in as ``MongoDocument``s
+/// (``BSONWriter``) and come out as `Decodable` values (``BSONDecoder``), with no text in between.
 ///
 /// `bson_t` is declared 128-byte aligned, so Swift imports `bson_t *` as `OpaquePointer`: documents live on the heap
-/// (`bson_new_from_json`) or in a 128-byte aligned buffer (replies), never on the Swift stack.
+/// (`bson_new`) or in a 128-byte aligned buffer (replies), never on the Swift stack.
 /// Pointers handed to a closure are valid only inside it and must not escape.
 enum BSONBridge {
-    /// Parses Extended JSON into a new heap document. The caller owns it and must `bson_destroy` it.
-    /// - Throws: ``MongoStoreError/Code/invalidDocument`` when libbson rejects the JSON.
-    static func makeDocument(_ json: String) throws -> OpaquePointer {
-        var error = bson_error_t()
-        let bytes = Array(json.utf8)
-        let parsed = bytes.withUnsafeBufferPointer { buffer in
-            bson_new_from_json(buffer.baseAddress, buffer.count, &error)
-        }
-        guard let document = parsed else {
-            throw MongoStoreError(.invalidDocument, "libbson rejected the document: \(error.messageText)")
-        }
-        return document
+    /// A new heap document holding `document`. The caller owns it and must `bson_destroy` it.
+    /// - Throws: ``MongoStoreError/Code/invalidDocument`` when libbson refuses a field.
+    static func makeDocument(_ document: MongoDocument) throws -> OpaquePointer {
+        try BSONWriter.makeDocument(document)
     }
 
-    /// Parses Extended JSON into a temporary document for the duration of `body`.
-    /// - Throws: ``MongoStoreError/Code/invalidDocument`` when libbson rejects the JSON.
-    static func withDocument<T>(_ json: String, _ body: (OpaquePointer) throws -> T) throws -> T {
-        let document = try self.makeDocument(json)
-        defer { bson_destroy(document) }
-        return try body(document)
-    }
-
-    /// Like ``withDocument(_:_:)``, with an empty document for `nil`.
+    /// A temporary document holding `document` (empty for `nil`) for the duration of `body`.
+    /// - Throws: ``MongoStoreError/Code/invalidDocument`` when libbson refuses a field.
     static func withDocument<T>(_ document: MongoDocument?, _ body: (OpaquePointer) throws -> T) throws -> T {
-        try self.withDocument(document?.extendedJSON ?? "{}", body)
+        let bson = try self.makeDocument(document ?? [:])
+        defer { bson_destroy(bson) }
+        return try body(bson)
     }
 
     /// Gives `body` an initialised, empty reply document that libmongoc may fill, and destroys it afterwards,
@@ -47,30 +35,38 @@ enum BSONBridge {
         return try body(reply)
     }
 
-    /// The document as relaxed Extended JSON bytes (ObjectIds as `{"$oid"}`, dates as `{"$date"}`, numbers plain).
-    static func relaxedJSON(_ document: OpaquePointer) -> Data {
-        var length = 0
-        guard let text = bson_as_relaxed_extended_json(document, &length) else { return Data("{}".utf8) }
-        defer { bson_free(text) }
-        return Data(bytes: text, count: length)
-    }
-
     /// Decodes a document into a `Decodable` value.
-    /// - Throws: ``MongoStoreError/Code/decoding`` when the stored shape does not match `T`.
+    /// - Throws: ``MongoStoreError/Code/decoding``, naming the type and the path, when the stored shape does not
+    ///   match `T`.
     static func decode<T: Decodable>(_ type: T.Type, from document: OpaquePointer) throws -> T {
-        let json = self.relaxedJSON(document)
         do {
-            return try ExtendedJSONCoding.makeDecoder().decode(type, from: json)
+            return try BSONDecoder.decode(type, from: document)
         } catch {
-            throw MongoStoreError(.decoding, "stored document does not decode as \(type): \(error)")
+            let reason = (error as? DecodingError)?.summary ?? "\(error)"
+            throw MongoStoreError(.decoding, "stored document does not decode as \(type) \(reason)")
         }
     }
+}
 
-    /// Encodes a `Codable` value as the Extended JSON the store receives.
-    /// - Throws: ``MongoStoreError/Code/invalidDocument``.
-    static func extendedJSON(encoding value: some Encodable) throws -> String {
-        guard case .extendedJSON(let json) = try MongoValue(encoding: value) else { preconditionFailure() }
-        return json
+extension DecodingError {
+    /// Where and why, for an error's detail: `at lines.1.quantity: expected Int, found string`.
+    var summary: String {
+        let (context, what): (Context, String) =
+            switch self {
+            case .typeMismatch(let type, let context): (context, "expected \(type), \(context.debugDescription)")
+            case .valueNotFound(let type, let context): (context, "expected \(type), \(context.debugDescription)")
+            case .keyNotFound(let key, let context): (context.withKey(key), "missing")
+            case .dataCorrupted(let context): (context, context.debugDescription)
+            @unknown default: (Context(codingPath: [], debugDescription: ""), "\(self)")
+            }
+        let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+        return "at \(path.isEmpty ? "the top level" : path): \(what)"
+    }
+}
+
+extension DecodingError.Context {
+    fileprivate func withKey(_ key: any CodingKey) -> Self {
+        .init(codingPath: self.codingPath + [key], debugDescription: self.debugDescription)
     }
 }
 

@@ -43,7 +43,6 @@ extension MongoStoreError {
 
     private static func errorLabels(_ reply: OpaquePointer) -> [String] {
         struct Labels: Decodable { var errorLabels: [String]? }
-        let json = BSONBridge.relaxedJSON(reply)
-        return (try? JSONDecoder().decode(Labels.self, from: json))?.errorLabels ?? []
+        return (try? BSONBridge.decode(Labels.self, from: reply))?.errorLabels ?? []
     }
 }

@@ -1,28 +1,28 @@
 internal import CMongoC
 import Foundation
 
-/// The libmongoc calls on one collection, in Swift terms: documents go in as ``MongoDocument`` or Extended JSON and
-/// come out decoded, counts and results as Swift values. ``MongoSyncCollection`` is built on these; no C type leaves
+/// The libmongoc calls on one collection, in Swift terms: documents go in as ``MongoDocument``s and come out
+/// decoded, counts and results as Swift values. ``MongoSyncCollection`` is built on these; no C type leaves
 /// this folder.
 ///
 /// Each call blocks on the network: it runs only inside a job on the store's thread pool, on the connection popped
 /// for that job.
 extension MongocConnection {
-    /// `insert_one` of one document given as Extended JSON.
-    func insertOne(into collection: String, json: String) throws {
+    /// `insert_one` of one document.
+    func insertOne(into collection: String, document: MongoDocument) throws {
         try self.write(collection) { collection, options, reply, error in
-            try BSONBridge.withDocument(json) { document in
+            try BSONBridge.withDocument(document) { document in
                 mongoc_collection_insert_one(collection, document, options, reply, &error)
             }
         }
     }
 
     /// `insert_many`, ordered: the batch stops at the first failure.
-    func insertMany(into collection: String, jsons: [String]) throws {
+    func insertMany(into collection: String, documents: [MongoDocument]) throws {
         try self.write(collection) { collection, options, reply, error in
             var parsed: [OpaquePointer?] = []
             defer { for document in parsed { bson_destroy(document) } }
-            for json in jsons { parsed.append(try BSONBridge.makeDocument(json)) }
+            for document in documents { parsed.append(try BSONBridge.makeDocument(document)) }
             return parsed.withUnsafeMutableBufferPointer { pointers in
                 mongoc_collection_insert_many(collection, pointers.baseAddress, pointers.count, options, reply, &error)
             }
@@ -87,15 +87,15 @@ extension MongocConnection {
         }
     }
 
-    /// `replace_one` with a replacement given as Extended JSON, optionally upserting.
+    /// `replace_one`, optionally upserting.
     func replaceOne(
         in collection: String,
         filter: MongoDocument,
-        replacementJSON: String,
+        replacement: MongoDocument,
         upsert: Bool
     ) throws -> MongoUpdateResult {
         try self.update(collection, filter: filter, upsert: upsert) { collection, filter, options, reply, error in
-            try BSONBridge.withDocument(replacementJSON) { replacement in
+            try BSONBridge.withDocument(replacement) { replacement in
                 mongoc_collection_replace_one(collection, filter, replacement, options, reply, &error)
             }
         }
@@ -149,14 +149,14 @@ extension MongocConnection {
         struct Reply: Decodable {
             var deletedCount: Int?
         }
-        let reply = try self.write(collection) { collection, options, reply, error in
+        let reply = try self.write(collection, decoding: Reply.self) { collection, options, reply, error in
             try BSONBridge.withDocument(filter) { filter in
                 many
                     ? mongoc_collection_delete_many(collection, filter, options, reply, &error)
                     : mongoc_collection_delete_one(collection, filter, options, reply, &error)
             }
         }
-        return (try? JSONDecoder().decode(Reply.self, from: reply))?.deletedCount ?? 0
+        return reply.deletedCount ?? 0
     }
 
     /// A write command on the collection (`createIndexes`, …).
@@ -176,12 +176,20 @@ extension MongocConnection {
     }
 
     /// Runs one write call with a fresh options document and reply; turns a `false` return into the mapped error.
-    /// - Returns: the reply as relaxed Extended JSON.
-    @discardableResult
     private func write(
         _ name: String,
         _ call: (OpaquePointer, OpaquePointer, OpaquePointer, inout bson_error_t) throws -> Bool
-    ) throws -> Data {
+    ) throws {
+        struct Ignored: Decodable {}
+        _ = try self.write(name, decoding: Ignored.self, call)
+    }
+
+    /// ``write(_:_:)``, returning the reply decoded as `Reply`.
+    private func write<Reply: Decodable>(
+        _ name: String,
+        decoding: Reply.Type,
+        _ call: (OpaquePointer, OpaquePointer, OpaquePointer, inout bson_error_t) throws -> Bool
+    ) throws -> Reply {
         try self.withCollection(name) { collection in
             try self.withOptions(nil) { options in
                 try BSONBridge.withReply { reply in
@@ -189,7 +197,7 @@ extension MongocConnection {
                     guard try call(collection, options, reply, &error) else {
                         throw MongoStoreError.mongoc(error, reply: reply)
                     }
-                    return BSONBridge.relaxedJSON(reply)
+                    return try BSONBridge.decode(Reply.self, from: reply)
                 }
             }
         }

@@ -37,15 +37,15 @@ final class MongocConnection {
         }
     }
 
-    /// Runs a command that only reads, against `database` (default: this connection's), and returns the reply.
-    func runCommand(_ command: MongoDocument, database: String? = nil) throws -> [UInt8] {
+    /// Runs a command that only reads, against `database` (default: this connection's); throws when it fails.
+    /// (Its one caller, `ping`, needs no reply; decode one with ``BSONBridge/decode(_:from:)`` when a caller does.)
+    func runCommand(_ command: MongoDocument, database: String? = nil) throws {
         try BSONBridge.withDocument(command) { command in
             try BSONBridge.withReply { reply in
                 var error = bson_error_t()
                 guard
                     mongoc_client_command_simple(self.client, database ?? self.database, command, nil, reply, &error)
                 else { throw MongoStoreError.mongoc(error, reply: reply) }
-                return [UInt8](BSONBridge.relaxedJSON(reply))
             }
         }
     }
