@@ -152,6 +152,30 @@ struct BSONCodecTests {
         }
     }
 
+    /// The dev store hands every integer back in the smallest type that holds it, so the writer's int32/int64
+    /// choice is checked in-process: a value read as `Bool` fails with an error naming its BSON type.
+    @Test("integers are written as int32 when they fit and as int64 otherwise; whole Codable doubles as integers")
+    func integerWidths() throws {
+        func storedType(_ value: MongoValue) throws -> String {
+            struct AsBool: Decodable { var value: Bool }
+            do {
+                _ = try BSONBridge.withDocument(["value": value]) { try BSONBridge.decode(AsBool.self, from: $0) }
+                return "bool"
+            } catch let error as MongoStoreError {
+                return error.detail.components(separatedBy: "found ").last ?? error.detail
+            }
+        }
+        #expect(try storedType(.int(5)) == "int")
+        #expect(try storedType(.int(Int64(Int32.min))) == "int")
+        #expect(try storedType(.int(Int64(Int32.max) + 1)) == "long")
+        #expect(try storedType(.double(5)) == "double")
+        #expect(try storedType(MongoValue(encoding: 5.0)) == "int")
+        #expect(try storedType(MongoValue(encoding: -1e15)) == "long")
+        #expect(try storedType(MongoValue(encoding: 5.5)) == "double")
+        #expect(try storedType(MongoValue(encoding: 9_007_199_254_740_992.0)) == "double")  // 2^53: not exact
+        #expect(try storedType(MongoValue(encoding: Int64.max)) == "long")
+    }
+
     @Test("numbers decode across BSON int32, int64 and double when the value fits")
     func numbersAcrossTypes() async throws {
         try await TestStores.withStore { store throws in
@@ -194,6 +218,20 @@ struct BSONCodecTests {
                 try await store.collection("numbers", as: Truncated.self).find()
             }
             #expect(truncated?.detail.contains("at fraction: the stored double 2.5 does not fit in Int") == true)
+
+            // A whole BSON double (only a MongoValue.double writes one) decodes into an Int.
+            struct Counted: Codable, Sendable {
+                var _id: String
+                var count: Int
+            }
+            let counted = store.collection("counted", as: Counted.self)
+            _ = try await counted.updateOne(
+                ["_id": "c", "count": .double(7)],
+                ["$setOnInsert": ["x": 1]],
+                upsert: true
+            )
+            #expect(try StoredShape.read(store, collection: "counted").types["count"] == "double")
+            #expect(try await counted.findOne(["_id": "c"])?.count == 7)
         }
     }
 
@@ -219,6 +257,11 @@ struct BSONCodecTests {
             }
             try await store.collection("rows", as: Written.self).insert(Written(_id: "r", null: Nullable(nil)))
             #expect(try await store.collection("rows", as: Optionals.self).find() == [Optionals(_id: "r")])
+            struct NullDocument: Codable, Equatable, Sendable {
+                var _id: String
+                var null: Line?
+            }
+            #expect(try await store.collection("rows", as: NullDocument.self).find() == [NullDocument(_id: "r")])
 
             let null = await #expect(throws: MongoStoreError.self) {
                 try await store.collection("rows", as: RequiredNull.self).find()
