@@ -37,6 +37,8 @@ package enum EventCatalog {
         Topics.paymentEvents.name: EventCatalog.decoder(Topics.paymentEvents),
         Topics.inventoryEvents.name: EventCatalog.decoder(Topics.inventoryEvents),
         Topics.orderEvents.name: EventCatalog.decoder(Topics.orderEvents),
+        Topics.productEvents.name: EventCatalog.decoder(Topics.productEvents),
+        Topics.stockLevels.name: EventCatalog.decoder(Topics.stockLevels),
     ]
 
     private static func decoder<Event: StorefrontEvent>(_ topic: EventTopic<Event>) -> Decoder {

@@ -17,11 +17,16 @@ package enum Topics {
     package static let inventoryEvents = EventTopic<InventoryEvent>("inventory-events", partitions: 3)
     /// An order's life, one event per state it enters (order service → cart, notification).
     package static let orderEvents = EventTopic<OrderEvent>("order-events", partitions: 3)
+    /// A product was created, changed or deleted (product service → every product instance's catalog view).
+    package static let productEvents = EventTopic<ProductEvent>("product-events", partitions: 3)
+    /// The latest state of a product's stock record (inventory service → every product instance's catalog view);
+    /// in production a compacted topic (`cleanup.policy=compact`): only the latest state per product matters.
+    package static let stockLevels = EventTopic<StockLevelEvent>("stock-levels", partitions: 3)
 
     /// Every event topic, in the order above.
     package static let all: [TopicDescriptor] = [
         userCreated.descriptor, userDeleted.descriptor, paymentEvents.descriptor, inventoryEvents.descriptor,
-        orderEvents.descriptor,
+        orderEvents.descriptor, productEvents.descriptor, stockLevels.descriptor,
     ]
 
     /// The dead-letter topic of each event topic (`<topic>.dlq`, `KafkaBusDeadLetter`), where consumers put the

@@ -23,6 +23,8 @@ package struct ServiceClient: Sendable {
     package struct Response: Sendable {
         package var status: HTTPResponse.Status
         package var body: [UInt8]
+        /// The response headers, names lower-cased (the last value of a repeated one).
+        package var headers: [String: String] = [:]
 
         /// Decodes the body as JSON.
         /// - Throws: ``ServiceClientError`` with code `.invalidResponse` when it does not decode.
@@ -98,7 +100,11 @@ package struct ServiceClient: Sendable {
                 let bytes = try await response.body.collect(upTo: self.maxResponseBytes)
                 status = String(response.status.code)
                 span.attributes["http.response.status_code"] = Int(response.status.code)
-                return Response(status: .init(code: Int(response.status.code)), body: Array(buffer: bytes))
+                return Response(
+                    status: .init(code: Int(response.status.code)),
+                    body: Array(buffer: bytes),
+                    headers: Dictionary(response.headers.map { ($0.name.lowercased(), $0.value) }) { $1 }
+                )
             }
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw ServiceClientError(

@@ -59,13 +59,20 @@ package struct InventoryClient: Sendable {
     /// `GET /get/{productId}`: the stock record as the inventory service wrote it (a JSON object with a numeric
     /// `inventory`: the units available for sale), or `nil` when it has none (404).
     package func record(productID: String) async throws -> [String: JSONValue]? {
+        try await self.versionedRecord(productID: productID)?.record
+    }
+
+    /// Like ``record(productID:)``, with the record's version (the `stock-version` header,
+    /// ``StockLevelEvent/versionHeader``; `nil` from an inventory service that sends none), which orders the answer
+    /// against the `stock-levels` events.
+    package func versionedRecord(productID: String) async throws -> (record: [String: JSONValue], version: Int64?)? {
         let response = try await self.client.send(.get, to: .inventory, path: "/get/\(productID)")
         switch response.status.code {
         case 200:
             guard case .object(let record) = try? response.decode(JSONValue.self, peer: .inventory),
                 record["inventory"]?.numberValue != nil
             else { throw PeerAnswer.invalid(from: .inventory, "GET /get/{id}", "a record without a numeric inventory") }
-            return record
+            return (record, response.headers[StockLevelEvent.versionHeader].flatMap { Int64($0) })
         case 404:
             return nil
         default:
