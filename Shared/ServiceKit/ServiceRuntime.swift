@@ -302,7 +302,8 @@ package final class ServiceRuntime: Sendable {
         }
     }
 
-    private func kafkaConfiguration() throws -> KafkaBusConfiguration {
+    /// The `KAFKA_*` settings, for clients the runtime does not make itself (a `KafkaBusReader`).
+    package func kafkaConfiguration() throws -> KafkaBusConfiguration {
         try KafkaBusConfiguration(
             reader: self.reader.scoped(to: "kafka"),
             defaultClientID: self.configuration.service.executableName
