@@ -3,19 +3,25 @@ import KafkaBus
 import ServiceKit
 
 /// Wires the inventory service: routes, the `payment-events` consumer, the outbox relay (`inventory-events`), the
-/// expiry sweeper and the store's indexes.
+/// stock publisher (`stock-levels`), the expiry sweeper and the store's indexes.
 /// - Parameter consumerGroup: the original's group id by default; tests pass a unique one.
 func buildApplication(
     _ runtime: ServiceRuntime,
     consumerGroup: String = PaymentEventsConsumer.originalGroup
 ) async throws -> some ApplicationProtocol {
     let settings = try InventorySettings(runtime: runtime)
-    let ledger = StockLedger(store: runtime.store)
+    let producer = try runtime.makeProducer()
+    let stockPublisher = StockPublisher(
+        store: runtime.store,
+        producer: producer,
+        pollInterval: settings.stockPublishPollInterval,
+        logger: runtime.logger
+    )
+    let ledger = StockLedger(store: runtime.store, publisher: stockPublisher)
     let reservations = Reservations(store: runtime.store, ledger: ledger, ttl: settings.ttl)
     let router = runtime.makeRouter(apiDocument: PackageResources.openapi_json)
     InventoryController(ledger: ledger).addRoutes(to: router.protected)
     ReservationController(reservations: reservations).addRoutes(to: router.protected)
-    let producer = try runtime.makeProducer()
     let relay = try runtime.makeOutboxRelay(producer: producer)
     let consumer = try PaymentEventsConsumer(reservations: reservations, notifyOutbox: { relay.notify() })
         .makeConsumer(runtime: runtime, groupID: consumerGroup)
@@ -24,7 +30,7 @@ func buildApplication(
     let sweeper = PeriodicWorker("reservation sweep", every: settings.sweepInterval, logger: runtime.logger) {
         try await reservations.sweep(logger: runtime.logger)
     }
-    return runtime.makeApplication(router: router, services: [producer, relay, consumer, sweeper]) {
+    return runtime.makeApplication(router: router, services: [producer, relay, stockPublisher, consumer, sweeper]) {
         try await ledger.prepare()
         try await reservations.prepare()
         try await Outbox.prepare(runtime.store)

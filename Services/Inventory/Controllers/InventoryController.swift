@@ -3,6 +3,7 @@ import Hummingbird
 import MongoStore
 import ServiceAuth
 import ServiceKit
+import StorefrontContracts
 
 /// The stock routes (all protected).
 ///
@@ -66,12 +67,18 @@ struct InventoryController: Sendable {
         group.delete("/delete/:productId", use: self.delete)
     }
 
+    /// The record, with its version in the `stock-version` header (``StockLevelEvent/versionHeader``): the product
+    /// service's catalog view orders this answer against the `stock-levels` events by it.
     @Sendable
-    func get(request: Request, context: ServiceRequestContext) async throws -> RecordResponse {
+    func get(request: Request, context: ServiceRequestContext) async throws -> EditedResponse<RecordResponse> {
         _ = try context.requireIdentity()
         let productID = try Self.objectID(context.parameters.get("productId"), name: "productId")
         guard let record = try await self.ledger.record(productID) else { throw APIError.notFound("inventory") }
-        return RecordResponse(record)
+        return EditedResponse(headers: Self.versionHeader(record), response: RecordResponse(record))
+    }
+
+    static func versionHeader(_ record: StockRecord) -> HTTPFields {
+        [HTTPField.Name(StockLevelEvent.versionHeader)!: String(record.version)]
     }
 
     @Sendable
@@ -88,7 +95,7 @@ struct InventoryController: Sendable {
             now: Date().epochMilliseconds
         )
         do {
-            try await self.ledger.records.insert(record)
+            try await self.ledger.create(record)
             return EditedResponse(status: .created, response: RecordResponse(record))
         } catch let error as MongoStoreError where error.code == .duplicateKey {
             guard let existing = try await self.ledger.record(productID) else { throw error }
@@ -121,11 +128,13 @@ struct InventoryController: Sendable {
     func delete(request: Request, context: ServiceRequestContext) async throws -> DeleteResponse {
         _ = try context.requireRole(.admin, .service)
         let productID = try Self.objectID(context.parameters.get("productId"), name: "productId")
-        if try await self.ledger.records.deleteOne(["productId": .string(productID), "reserved": 0]) == 1 {
-            return DeleteResponse(message: "Inventory deleted", productId: productID)
+        switch try await self.ledger.delete(productID) {
+        case .deleted: return DeleteResponse(message: "Inventory deleted", productId: productID)
+        case .notFound: throw APIError.notFound("inventory")
+        case .pendingReservations:
+            throw APIError.conflict("the product has pending reservations", code: "pending_reservations")
+        case .contended: throw APIError.unavailable("the stock is changing too fast; try again", code: "busy")
         }
-        guard try await self.ledger.record(productID) != nil else { throw APIError.notFound("inventory") }
-        throw APIError.conflict("the product has pending reservations", code: "pending_reservations")
     }
 
     /// A 24-hex id (either case), lower-cased; 400 `invalid_id` otherwise.

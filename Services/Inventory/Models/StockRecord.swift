@@ -9,6 +9,10 @@ import ServiceKit
 /// `inventory + reserved + sold == received`. `movements` maps a reservation id to the stage its units are at in this
 /// record (`held`, `released`, `sold`, `void`), which makes every per-item stock movement a conditional, idempotent
 /// single-document update (see ``StockLedger``).
+///
+/// The record is also its own outbox for `stock-levels`: every change raises `version` and sets `stockPending` to 1
+/// in the same update, and ``StockPublisher`` publishes pending records and resets the mark when the version is
+/// unchanged (an integer, not a boolean: the dev store stores a `$set` boolean as 1/0, dev-store-gaps.md gap 9).
 struct StockRecord: Codable, Sendable, Equatable {
     /// A 24-hex string (a fresh ObjectId's hex; stored as a string, dev-store.md gap 1).
     var id: String
@@ -21,10 +25,14 @@ struct StockRecord: Codable, Sendable, Equatable {
     /// Epoch milliseconds.
     var createdAt: Int64
     var updatedAt: Int64
+    /// Raised by every change (0 in records written before it existed).
+    var version: Int64
+    /// 1 while the state at `version` may not have been published on `stock-levels` yet, else 0.
+    var stockPending: Int
 
     enum CodingKeys: String, CodingKey {
         case id = "_id"
-        case productId, inventory, reserved, sold, received, movements, createdAt, updatedAt
+        case productId, inventory, reserved, sold, received, movements, createdAt, updatedAt, version, stockPending
     }
 
     init(id: String, productId: String, inventory: Int, now: Int64) {
@@ -37,6 +45,8 @@ struct StockRecord: Codable, Sendable, Equatable {
         self.movements = [:]
         self.createdAt = now
         self.updatedAt = now
+        self.version = 1
+        self.stockPending = 1
     }
 
     init(from decoder: any Decoder) throws {
@@ -50,6 +60,8 @@ struct StockRecord: Codable, Sendable, Equatable {
         self.movements = try container.decodeIfPresent([String: String].self, forKey: .movements) ?? [:]
         self.createdAt = try container.decodeIfPresent(Int64.self, forKey: .createdAt) ?? 0
         self.updatedAt = try container.decodeIfPresent(Int64.self, forKey: .updatedAt) ?? self.createdAt
+        self.version = try container.decodeIfPresent(Int64.self, forKey: .version) ?? 0
+        self.stockPending = try container.decodeIfPresent(Int.self, forKey: .stockPending) ?? 0
     }
 
     /// Physically present: available plus reserved.

@@ -1,0 +1,151 @@
+import Foundation
+import KafkaBus
+import Logging
+import MongoStore
+import ServiceKit
+import ServiceLifecycle
+import StorefrontContracts
+import Synchronization
+
+/// Publishes the stock records marked pending (`stockPending: 1`, set by every ``StockLedger`` change together with a
+/// new `version`) on `stock-levels`, so that the product service's catalog views follow the stock without asking.
+///
+/// A `Service`: add it after the producer. Each pass reads up to ``batchSize`` pending records, publishes each one's
+/// state with its version (key: product id), and after the broker's acknowledgement resets the mark **only if the
+/// version is still the one published** (`updateOne({_id, version: v}, {$set: {stockPending: 0}})`); a record that
+/// changed meanwhile stays pending and goes out again in the next pass. Passes run when a writer calls ``notify()``
+/// and otherwise every `pollInterval`, which picks up records left pending by a crash or written by another
+/// instance. Delivery is therefore at least once, never lost while the record exists; readers keep the highest
+/// version they saw, so repeats and concurrent publishers do no harm.
+///
+/// Deletions (``publishDeletion(productID:version:)``) are published from memory, at most once: a crash right after a
+/// delete loses the tombstone. That is acceptable because a record is deleted only together with its product (whose
+/// `product-deleted` event removes it from the views) and because the views' staleness bound refreshes every entry.
+///
+/// Thread-safe: the wake-ups go through an `AsyncStream`, the queued deletions are in a `Mutex`.
+final class StockPublisher: Service, Sendable {
+    let pollInterval: Duration
+    let batchSize: Int
+
+    private let records: MongoCollection<StockRecord>
+    private let publisher: EventPublisher
+    private let logger: Logger
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+    private let deletions = Mutex<[StockLevelEvent]>([])
+
+    init(
+        store: MongoStore,
+        producer: KafkaBusProducer,
+        pollInterval: Duration = .seconds(5),
+        batchSize: Int = 100,
+        logger: Logger
+    ) {
+        self.records = store.collection(StockLedger.collectionName, as: StockRecord.self)
+        self.publisher = EventPublisher(producer: producer)
+        self.pollInterval = pollInterval
+        self.batchSize = batchSize
+        self.logger = logger
+        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        self.wakeups = wakeups
+        self.wake = wake
+    }
+
+    /// Asks for a pass now (a record was just changed). Non-blocking; wake-ups during a pass make one more pass.
+    func notify() { self.wake.yield() }
+
+    /// Queues the tombstone of `productID`'s deleted record, `version` being the deleted record's version + 1.
+    func publishDeletion(productID: String, version: Int64) {
+        self.deletions.withLock { $0.append(StockLevelEvent(productId: productID, version: version, record: nil)) }
+        self.notify()
+    }
+
+    func run() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                // The slow poll: crash leftovers and other instances' writes.
+                while !Task.isCancelled {
+                    try await Task.sleep(for: self.pollInterval)
+                    self.notify()
+                }
+            }
+            await withGracefulShutdownHandler {
+                self.notify()  // a first pass at start: leftovers of the previous run
+                for await _ in self.wakeups {
+                    await self.publishPending()
+                }
+            } onGracefulShutdown: {
+                self.wake.finish()
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// One pass: the queued tombstones, then the pending records, batch after batch until none is left or a publish
+    /// fails (the failed ones stay pending for the next pass).
+    func publishPending() async {
+        let tombstones = self.deletions.withLock { queued in
+            defer { queued = [] }
+            return queued
+        }
+        for (index, event) in tombstones.enumerated() {
+            do {
+                try await self.publisher.publish(event, to: Topics.stockLevels)
+            } catch {
+                self.logger.warning("stock tombstone not published; retrying", metadata: ["error": "\(error)"])
+                self.deletions.withLock { $0.insert(contentsOf: tombstones[index...], at: 0) }
+                return
+            }
+        }
+        while !Task.isCancelled {
+            let batch: [StockRecord]
+            do {
+                batch = try await self.records.find(["stockPending": 1], limit: self.batchSize)
+            } catch {
+                self.logger.warning("pending stock records not read; retrying", metadata: ["error": "\(error)"])
+                return
+            }
+            guard !batch.isEmpty else { return }
+            // Different products: published concurrently, each acknowledged before its mark is reset.
+            let failures = await withTaskGroup(of: Bool.self) { group in
+                for record in batch {
+                    group.addTask { await self.publish(record) }
+                }
+                return await group.reduce(0) { $0 + ($1 ? 0 : 1) }
+            }
+            if failures > 0 || batch.count < self.batchSize { return }
+        }
+    }
+
+    /// Publishes `record`'s state and resets its mark if its version is unchanged; `false` when something failed.
+    private func publish(_ record: StockRecord) async -> Bool {
+        do {
+            let event = StockLevelEvent(
+                productId: record.productId,
+                version: record.version,
+                record: try Self.json(record)
+            )
+            try await self.publisher.publish(event, to: Topics.stockLevels)
+            let version: MongoValue = record.version == 0 ? ["$exists": false] : .int(record.version)
+            try await self.records.updateOne(
+                ["_id": .string(record.id), "version": version],
+                ["$set": ["stockPending": .int(0)]]
+            )
+            return true
+        } catch {
+            self.logger.warning(
+                "stock level not published; retrying",
+                metadata: ["product.id": "\(record.productId)", "error": "\(error)"]
+            )
+            return false
+        }
+    }
+
+    /// The record exactly as `GET /get/{productId}` answers it.
+    static func json(_ record: StockRecord) throws -> JSONValue {
+        try JSONDecoder().decode(
+            JSONValue.self,
+            from: try StorefrontJSON.encoder().encode(InventoryController.RecordResponse(record))
+        )
+    }
+}
