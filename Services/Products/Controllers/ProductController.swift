@@ -11,6 +11,7 @@ import StorefrontContracts
 struct ProductController: Sendable {
     let repository: ProductRepository
     let inventory: InventoryClient
+    let catalog: Catalog
     let logger: Logger
 
     /// The stock a product starts with when the create request does not say (the original's hard-coded 100).
@@ -56,13 +57,17 @@ struct ProductController: Sendable {
         var updatedAt: Date
 
         init(_ product: Product) {
-            self.id = product.id.hex
-            self.name = product.name
-            self.description = product.description
-            self.category = product.category
-            self.price = product.price
-            self.createdAt = product.createdAt
-            self.updatedAt = product.updatedAt
+            self.init(product.snapshot)
+        }
+
+        init(_ snapshot: ProductEvent.Snapshot) {
+            self.id = snapshot.id
+            self.name = snapshot.name
+            self.description = snapshot.description
+            self.category = snapshot.category
+            self.price = snapshot.price
+            self.createdAt = snapshot.createdAt
+            self.updatedAt = snapshot.updatedAt
         }
 
         enum CodingKeys: String, CodingKey {
@@ -101,7 +106,8 @@ struct ProductController: Sendable {
         }
     }
 
-    /// `GET /get/{id}` answer, as the original: the product and the inventory service's record of it.
+    /// `GET /get/{id}` answer, as the original: the product and the inventory service's record of it. The catalog view
+    /// (``CatalogView``) writes exactly these bytes without encoding them per request.
     struct DetailResponse: ResponseEncodable {
         var product: ProductResponse
         /// `null` when the inventory service has no record (see ``show(request:context:)``).
@@ -197,25 +203,27 @@ struct ProductController: Sendable {
         return try await self.repository.list(query).map { ProductResponse($0) }
     }
 
-    /// `GET /get/{id}` → 200 `{product, inventory}`, both read in parallel.
+    /// `GET /get/{id}` → 200 `{product, inventory}`, from the catalog view (``Catalog``): no store or inventory call
+    /// while the entry is fresh; otherwise both read in parallel, as before the view.
     ///
-    /// `inventory` is the inventory service's record as it sent it. When it has no record (404), which the create and
-    /// delete ordering allows only while a delete is in progress or after one failed halfway, the answer is 200
-    /// with `"inventory": null` (the product exists; nothing is available for sale) rather than the original's 502.
-    /// - Throws: 400 `invalid_id`, 404 (checked first), 503 when the inventory service is unreachable (never a silent
-    ///   partial answer), 502 when it answers something unexpected.
-    @Sendable func show(request: Request, context: ServiceRequestContext) async throws -> DetailResponse {
-        let id = try Self.productID(context)
-        async let record = self.inventory.record(productID: id.hex)
-        guard let product = try await self.repository.find(id: id) else {
-            _ = try? await record
+    /// `inventory` is the inventory service's record as it sent it (or as its `stock-levels` events carry it), at most
+    /// `CATALOG_MAX_STALENESS_MS` old. When it has no record (404), which the create and delete ordering allows only
+    /// while a delete is in progress or after one failed halfway, the answer is 200 with `"inventory": null` (the
+    /// product exists; nothing is available for sale) rather than the original's 502.
+    /// - Throws: 400 `invalid_id`, 404 (checked first), 503 when the inventory service is unreachable while the entry
+    ///   must be refilled (never a silent partial answer, never data older than the bound), 502 when it answers
+    ///   something unexpected.
+    @Sendable func show(request: Request, context: ServiceRequestContext) async throws -> Response {
+        switch try await self.catalog.detail(try Self.productID(context)) {
+        case .found(let body):
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes)],
+                body: .init(byteBuffer: body)
+            )
+        case .notFound:
             throw APIError.notFound("product")
         }
-        let inventory = try await record
-        if inventory == nil {
-            self.logger.warning("product without an inventory record", metadata: ["product.id": "\(id.hex)"])
-        }
-        return DetailResponse(product: ProductResponse(product), inventory: inventory.map(JSONValue.object))
     }
 
     /// `PUT|PATCH /update/{id}` with any of `name`, `description`, `category`, `price` (validated as on create; other
@@ -238,6 +246,7 @@ struct ProductController: Sendable {
         guard let product = try await self.repository.update(id: id, changes) else {
             throw APIError.notFound("product")
         }
+        self.catalog.changed(product)
         return ProductResponse(product)
     }
 
@@ -268,7 +277,8 @@ struct ProductController: Sendable {
         case .deleted:
             break
         }
-        guard try await self.repository.delete(id: id) else { throw APIError.notFound("product") }
+        guard let version = try await self.repository.delete(id: id) else { throw APIError.notFound("product") }
+        self.catalog.deleted(id, version: version)
         return DeleteResponse(message: "Deleted product and its inventory successfully", deleted: 1)
     }
 

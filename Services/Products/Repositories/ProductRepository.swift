@@ -1,5 +1,7 @@
 import Foundation
 import MongoStore
+import ServiceKit
+import StorefrontContracts
 
 /// The fields an update may change, already validated.
 struct ProductChanges: Sendable, Equatable {
@@ -31,14 +33,19 @@ struct ProductQuery: Sendable, Equatable {
 }
 
 /// Where products live: collection `products` of the service's database, as the original.
+///
+/// Every write is a transaction that also appends its `product-events` event to the outbox (so the catalog views of
+/// every product instance learn about it exactly when it committed), then wakes the relay.
 struct ProductRepository: Sendable {
     static let collectionName = "products"
 
     let store: MongoStore
+    /// Publishes the outbox; woken after each write.
+    let relay: OutboxRelay
 
     private var products: MongoCollection<Product> { self.store.collection(Self.collectionName, as: Product.self) }
 
-    /// Creates the indexes that serve the list's filters and orders. Call at startup.
+    /// Creates the indexes that serve the list's filters and orders, and the outbox. Call at startup.
     func prepare() async throws {
         try await self.products.createIndexes([
             MongoIndex(keys: ["category": 1, "price": 1]),
@@ -46,10 +53,27 @@ struct ProductRepository: Sendable {
             MongoIndex(keys: ["name": 1]),
             MongoIndex(keys: ["price": 1]),
         ])
+        try await Outbox.prepare(self.store)
     }
 
+    /// Inserts `product` (its `version` is 1) with its `product-created` event.
     func insert(_ product: Product) async throws {
-        try await self.products.insert(product)
+        let origin = EventOrigin.current
+        let event = ProductEvent(
+            .created,
+            productId: product.id.hex,
+            version: product.version,
+            product: product.snapshot
+        )
+        do {
+            try await self.store.withTransaction { transaction in
+                try transaction.collection(Self.collectionName, as: Product.self).insert(product)
+                try Outbox.append(event, to: Topics.productEvents, origin: origin, in: transaction)
+            }
+        } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {
+            guard try await self.find(id: product.id) != nil else { throw error }  // gap 13: it did commit
+        }
+        self.relay.notify()
     }
 
     func find(id: MongoObjectID) async throws -> Product? {
@@ -121,7 +145,8 @@ struct ProductRepository: Sendable {
         return escaped
     }
 
-    /// Applies `changes` (refreshing `updatedAt`) and returns the product after it; `nil` when none has that id.
+    /// Applies `changes` (refreshing `updatedAt`, raising `version`) with its `product-updated` event, and returns the
+    /// product after it; `nil` when none has that id.
     func update(id: MongoObjectID, _ changes: ProductChanges) async throws -> Product? {
         var set = MongoDocument()
         if let name = changes.name { set.append("name", .string(name)) }
@@ -129,14 +154,43 @@ struct ProductRepository: Sendable {
         if let category = changes.category { set.append("category", .string(category)) }
         if let price = changes.price { set.append("price", .double(price)) }
         // updatedAt through $currentDate: a $set of a date is stored as a string on the dev store (gap 3).
-        var update: MongoDocument = ["$currentDate": ["updatedAt": true]]
+        var update: MongoDocument = ["$currentDate": ["updatedAt": true], "$inc": ["version": 1]]
         if !set.isEmpty { update.append("$set", .document(set)) }
-        guard try await self.products.updateOne(["_id": .objectID(id)], update).matchedCount == 1 else { return nil }
-        return try await self.find(id: id)
+        let origin = EventOrigin.current
+        let updated: Product? = try await self.store.withTransaction { transaction in
+            let products = transaction.collection(Self.collectionName, as: Product.self)
+            guard try products.updateOne(["_id": .objectID(id)], update).matchedCount == 1,
+                let product = try products.findOne(["_id": .objectID(id)])
+            else { return nil }
+            let event = ProductEvent(.updated, productId: id.hex, version: product.version, product: product.snapshot)
+            try Outbox.append(event, to: Topics.productEvents, origin: origin, in: transaction)
+            return product
+        }
+        self.relay.notify()
+        return updated
     }
 
-    /// Whether a product was deleted.
-    func delete(id: MongoObjectID) async throws -> Bool {
-        try await self.products.deleteOne(["_id": .objectID(id)]) == 1
+    /// Deletes the product with its `product-deleted` event (version: the last one + 1).
+    /// - Returns: the deleted product's version + 1 (0 when a failed-looking transaction did commit: unknown), or `nil`
+    ///   when there was no such product.
+    func delete(id: MongoObjectID) async throws -> Int64? {
+        let origin = EventOrigin.current
+        let deleted: Int64?
+        do {
+            deleted = try await self.store.withTransaction { transaction in
+                let products = transaction.collection(Self.collectionName, as: Product.self)
+                guard let product = try products.findOne(["_id": .objectID(id)]),
+                    try products.deleteOne(["_id": .objectID(id)]) == 1
+                else { return nil }
+                let event = ProductEvent(.deleted, productId: id.hex, version: product.version + 1, product: nil)
+                try Outbox.append(event, to: Topics.productEvents, origin: origin, in: transaction)
+                return product.version + 1
+            }
+        } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {
+            guard try await self.find(id: id) == nil else { throw error }  // gap 13: it did commit
+            deleted = 0
+        }
+        self.relay.notify()
+        return deleted
     }
 }
