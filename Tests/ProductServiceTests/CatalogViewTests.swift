@@ -250,7 +250,7 @@ struct CatalogViewTests {
                     )
                     let record = try #require(try await ProductTests.inventoryRecord(runtime, id))
                     let data = try StorefrontJSON.encoder().encode(
-                        ProductController.DetailResponse(product: .init(stored), inventory: .object(record))
+                        ProductController.DetailResponse(product: .init(stored), inventory: record)
                     )
                     return String(decoding: data, as: UTF8.self)
                 }

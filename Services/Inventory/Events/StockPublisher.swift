@@ -61,11 +61,11 @@ final class StockPublisher: Service, Sendable {
     }
 
     func run() async throws {
-        try await withThrowingTaskGroup(of: Void.self) { group in
+        await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 // The slow poll: crash leftovers and other instances' writes.
                 while !Task.isCancelled {
-                    try await Task.sleep(for: self.pollInterval)
+                    try? await Task.sleep(for: self.pollInterval)
                     self.notify()
                 }
             }

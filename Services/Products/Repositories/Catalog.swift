@@ -35,7 +35,7 @@ struct Catalog: Sendable {
             product: .init(json: try Self.json(ProductController.ProductResponse(product)), version: product.version),
             stock: .init(
                 json: try stock.map { try Self.json(JSONValue.object($0.record)) },
-                version: stock.flatMap(\.version)
+                version: stock.flatMap { $0.version }
             )
         )
     }
@@ -55,8 +55,4 @@ struct Catalog: Sendable {
     static func json(_ value: some Encodable) throws -> [UInt8] {
         Array(try StorefrontJSON.encoder().encode(value))
     }
-}
-
-extension CatalogView.Update {
-    init() { self.init(json: nil, version: nil) }
 }

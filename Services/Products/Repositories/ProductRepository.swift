@@ -157,7 +157,7 @@ struct ProductRepository: Sendable {
         var update: MongoDocument = ["$currentDate": ["updatedAt": true], "$inc": ["version": 1]]
         if !set.isEmpty { update.append("$set", .document(set)) }
         let origin = EventOrigin.current
-        let updated: Product? = try await self.store.withTransaction { transaction in
+        let updated: Product? = try await self.store.withTransaction { [update] transaction in
             let products = transaction.collection(Self.collectionName, as: Product.self)
             guard try products.updateOne(["_id": .objectID(id)], update).matchedCount == 1,
                 let product = try products.findOne(["_id": .objectID(id)])
