@@ -176,6 +176,28 @@ struct BSONCodecTests {
         #expect(try storedType(MongoValue(encoding: Int64.max)) == "long")
     }
 
+    /// Generic readers (the tests' JSON snapshots of whole documents) decode every value through a single-value
+    /// container; typed `String` fields do not accept an ObjectId or a date.
+    @Test("a value read as text: an ObjectId as its hex, a date as ISO 8601; a String field stays strict")
+    func genericTextOfObjectIDsAndDates() throws {
+        struct Text: Decodable {
+            var text: String
+            init(from decoder: any Decoder) throws {
+                self.text = try decoder.singleValueContainer().decode(String.self)
+            }
+        }
+        struct Generic: Decodable { var id: Text, at: Text }
+        struct Typed: Decodable { var id: String }
+        let id = try #require(MongoObjectID("6b0c89b41912396d4f29b3fe"))
+        let document: MongoDocument = ["id": .objectID(id), "at": .date(Date(timeIntervalSince1970: 1_767_225_600.5))]
+        let generic = try BSONBridge.withDocument(document) { try BSONBridge.decode(Generic.self, from: $0) }
+        #expect(generic.id.text == "6b0c89b41912396d4f29b3fe")
+        #expect(generic.at.text == "2026-01-01T00:00:00.500Z")
+        #expect(throws: MongoStoreError.self) {
+            try BSONBridge.withDocument(document) { try BSONBridge.decode(Typed.self, from: $0) }
+        }
+    }
+
     @Test("numbers decode across BSON int32, int64 and double when the value fits")
     func numbersAcrossTypes() async throws {
         try await TestStores.withStore { store throws in
@@ -402,16 +424,22 @@ struct StoredShape: Decodable {
     var strings: [String: String]
 
     static func read(_ store: MongoStore, collection: String) throws -> StoredShape {
+        // The answer goes through a file, not a pipe: Foundation's `readDataToEndOfFile()` traps on EINTR, which the
+        // other tests' children (SIGCHLD) cause while it waits.
+        let outputFile = FileManager.default.temporaryDirectory
+            .appendingPathComponent("storefront-\(TestEnvironment.uniqueName("stored-shape")).json")
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: outputFile) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try self.python())
         process.arguments = ["-c", Self.script, try TestEnvironment.mongoURI(), store.databaseName, collection]
-        let output = Pipe()
-        process.standardOutput = output
+        process.environment = ProcessInfo.processInfo.environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: outputFile)
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw ReadFailed(status: process.terminationStatus) }
-        return try JSONDecoder().decode(StoredShape.self, from: data)
+        return try JSONDecoder().decode(StoredShape.self, from: try Data(contentsOf: outputFile))
     }
 
     struct ReadFailed: Error { var status: Int32 }

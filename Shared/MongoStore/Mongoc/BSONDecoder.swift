@@ -157,7 +157,21 @@ private final class DecodingNode: Decoder, SingleValueDecodingContainer {
 
     func decodeNil() -> Bool { self.value.isNull }
     func decode(_ type: Bool.Type) throws -> Bool { try self.bool(self.value, key: nil) }
-    func decode(_ type: String.Type) throws -> String { try self.string(self.value, key: nil) }
+    /// A type that reads itself as one value (a generic JSON value) sees an ObjectId as its hex digits and a date as
+    /// ISO 8601 in UTC with milliseconds, as the API writes them; a `String` field of a model stays strict.
+    func decode(_ type: String.Type) throws -> String {
+        switch self.value.value_type {
+        case BSON_TYPE_OID: return try self.objectID(self.value, key: nil).hex
+        case BSON_TYPE_DATE_TIME: return Self.iso8601(try self.date(self.value, key: nil))
+        default: return try self.string(self.value, key: nil)
+        }
+    }
+
+    private static func iso8601(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.string(from: date)
+    }
     func decode(_ type: Double.Type) throws -> Double { try self.double(self.value, key: nil) }
     func decode(_ type: Float.Type) throws -> Float { Float(try self.double(self.value, key: nil)) }
     func decode(_ type: Int.Type) throws -> Int { try self.integer(type, self.value, key: nil) }
