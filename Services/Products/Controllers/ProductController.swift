@@ -107,7 +107,7 @@ struct ProductController: Sendable {
     }
 
     /// `GET /get/{id}` answer, as the original: the product and the inventory service's record of it. The catalog view
-    /// (``CatalogView``) writes exactly these bytes without encoding them per request.
+    /// (``CatalogView``) writes this document from its halves, encoded once per change, not per request.
     struct DetailResponse: ResponseEncodable {
         var product: ProductResponse
         /// `null` when the inventory service has no record (see ``show(request:context:)``).

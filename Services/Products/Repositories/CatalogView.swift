@@ -174,8 +174,8 @@ final class CatalogView: Sendable {
         half = Half(json: update.json, version: update.version, setAt: sequence, confirmedAt: confirmedAt)
     }
 
-    /// `{"product":…,"inventory":…}`: the bytes `JSONEncoder` writes for the detail answer (no whitespace; each half
-    /// encoded by the same encoder), built once per change.
+    /// `{"product":…,"inventory":…}`: the detail answer's document (no whitespace; each half encoded by the route's
+    /// encoder), built once per change.
     private static func rebuild(_ entry: inout Entry) {
         guard let product = entry.product?.json, let stock = entry.stock else {
             entry.body = nil
