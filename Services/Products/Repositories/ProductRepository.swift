@@ -92,11 +92,9 @@ struct ProductRepository: Sendable {
     /// The filter of `query`: equality on `category`, a range on `price`, and for the text a case-insensitive
     /// `$regexMatch` of the escaped text (so `.`, `+`, `(` match themselves) on `name` or `description`.
     ///
-    /// Why `$expr`/`$regexMatch` and not `{name: {$regex: …, $options: "i"}}`: our store bridge parses filters with
-    /// libbson's JSON reader, which turns any `{"$regex": …}` object into a BSON regular expression, and the dev store
-    /// cannot bind those (a top-level one fails with server code 17, one inside `$or` matches nothing). `$regexMatch`
-    /// (MongoDB 4.2+) takes its pattern as a plain string and behaves the same on both stores; a case-insensitive
-    /// substring match cannot use an index on either, so nothing is lost.
+    /// `$expr`/`$regexMatch` (MongoDB 4.2+) takes its pattern as a plain string and behaves the same on both stores,
+    /// also inside `$or` (a BSON regular expression does not on the dev store: dev-store-gaps.md, gap 15); a
+    /// case-insensitive substring match cannot use an index on either, so nothing is lost.
     static func filter(_ query: ProductQuery) -> MongoDocument {
         var filter = MongoDocument()
         if let category = query.category { filter.append("category", .string(category)) }
