@@ -44,6 +44,13 @@ package enum ConsumerGroups {
         service: .inventory,
         topic: Topics.paymentEvents.name
     )
+    /// Inventory: `order-events` → the held stock of orders that failed, were cancelled or rejected goes back on sale
+    /// (the original had no such consumer).
+    package static let inventoryOrders = ConsumerGroup(
+        "inventory-order-group",
+        service: .inventory,
+        topic: Topics.orderEvents.name
+    )
     /// Order: `payment-events` → orders confirmed or failed.
     package static let orderPayments = ConsumerGroup(
         "order-service-payment-group",
@@ -83,7 +90,7 @@ package enum ConsumerGroups {
 
     /// Every group above, by service.
     package static let all: [ConsumerGroup] = [
-        cartUserCreated, cartUserDeleted, cartOrders, inventoryPayments, orderPayments, orderInventory,
+        cartUserCreated, cartUserDeleted, cartOrders, inventoryPayments, inventoryOrders, orderPayments, orderInventory,
         notificationUserCreated, notificationUserDeleted, notificationPayments, notificationOrders,
     ]
 

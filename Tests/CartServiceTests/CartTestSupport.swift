@@ -95,7 +95,10 @@ enum CartTests {
             LiveService(.inventory) { runtime in
                 let app = try await InventoryService.buildApplication(
                     runtime,
-                    consumerGroup: TestEnvironment.uniqueName("cart-tests-inventory")
+                    consumerGroups: .init(
+                        payments: TestEnvironment.uniqueName("cart-tests-inventory"),
+                        orders: TestEnvironment.uniqueName("cart-tests-inventory-orders")
+                    )
                 )
                 return { try await app.runService() }
             },

@@ -29,7 +29,10 @@ enum InventoryTests {
         )
         let app = try await InventoryService.buildApplication(
             runtime,
-            consumerGroup: TestEnvironment.uniqueName("inventory-payments")
+            consumerGroups: .init(
+                payments: TestEnvironment.uniqueName("inventory-payments"),
+                orders: TestEnvironment.uniqueName("inventory-orders")
+            )
         )
         return (runtime, app)
     }

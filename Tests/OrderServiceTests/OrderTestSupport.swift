@@ -229,7 +229,10 @@ struct OrderStack: Sendable {
             LiveService(.inventory) { runtime in
                 let app = try await InventoryService.buildApplication(
                     runtime,
-                    consumerGroup: TestEnvironment.uniqueName("order-tests-inventory")
+                    consumerGroups: .init(
+                        payments: TestEnvironment.uniqueName("order-tests-inventory"),
+                        orders: TestEnvironment.uniqueName("order-tests-inventory-orders")
+                    )
                 )
                 return { try await app.runService() }
             },

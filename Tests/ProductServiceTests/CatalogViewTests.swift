@@ -52,7 +52,10 @@ struct CatalogViewTests {
         let runtime = try await TestRuntimes.make(.inventory, overrides: overrides)
         let app = try await InventoryService.buildApplication(
             runtime,
-            consumerGroup: TestEnvironment.uniqueName("catalog-tests-inventory")
+            consumerGroups: .init(
+                payments: TestEnvironment.uniqueName("catalog-tests-inventory"),
+                orders: TestEnvironment.uniqueName("catalog-tests-inventory-orders")
+            )
         )
         try await app.test(.live) { peer in try await body("http://127.0.0.1:\(try #require(peer.port))", runtime) }
     }

@@ -144,7 +144,10 @@ enum ProductTests {
         let runtime = try await TestRuntimes.make(.inventory)
         let app = try await InventoryService.buildApplication(
             runtime,
-            consumerGroup: TestEnvironment.uniqueName("product-tests-inventory")
+            consumerGroups: .init(
+                payments: TestEnvironment.uniqueName("product-tests-inventory"),
+                orders: TestEnvironment.uniqueName("product-tests-inventory-orders")
+            )
         )
         try await app.test(.live) { peer in
             try await body(InventoryPeer(url: "http://127.0.0.1:\(try #require(peer.port))", runtime: runtime))

@@ -74,7 +74,10 @@ struct Platform: Sendable {
             userDeleted: TestEnvironment.uniqueName("admin-cart-deleted")
         )
         var cartOrders = TestEnvironment.uniqueName("admin-cart-orders")
-        var inventory = TestEnvironment.uniqueName("admin-inventory")
+        var inventory = InventoryConsumerGroups(
+            payments: TestEnvironment.uniqueName("admin-inventory"),
+            orders: TestEnvironment.uniqueName("admin-inventory-orders")
+        )
         var order = OrderEvents.Groups(
             payment: TestEnvironment.uniqueName("admin-order-payment"),
             inventory: TestEnvironment.uniqueName("admin-order-inventory")
@@ -90,7 +93,8 @@ struct Platform: Sendable {
         var all: [(group: String, topic: String)] {
             [
                 (self.cart.userCreated, Topics.userCreated.name), (self.cart.userDeleted, Topics.userDeleted.name),
-                (self.cartOrders, Topics.orderEvents.name), (self.inventory, Topics.paymentEvents.name),
+                (self.cartOrders, Topics.orderEvents.name), (self.inventory.payments, Topics.paymentEvents.name),
+                (self.inventory.orders, Topics.orderEvents.name),
                 (self.order.payment, Topics.paymentEvents.name), (self.order.inventory, Topics.inventoryEvents.name),
                 (self.notification.userCreated, Topics.userCreated.name),
                 (self.notification.userDeleted, Topics.userDeleted.name),
@@ -131,7 +135,7 @@ struct Platform: Sendable {
                 return { try await app.runService() }
             },
             LiveService(.inventory, overrides: overrides(.inventory)) { runtime in
-                let app = try await InventoryService.buildApplication(runtime, consumerGroup: groups.inventory)
+                let app = try await InventoryService.buildApplication(runtime, consumerGroups: groups.inventory)
                 return { try await app.runService() }
             },
             LiveService(.cart, overrides: overrides(.cart)) { runtime in

@@ -8,6 +8,7 @@ import TestSupport
 import Testing
 
 @testable import CartService
+@testable import InventoryService
 @testable import NotificationService
 @testable import OrderService
 
@@ -16,7 +17,7 @@ import Testing
 /// starts the services again and waits until they handled everything again.
 @Suite("storefront-admin: replays into the running services", .serialized, .timeLimit(.minutes(10)))
 struct ReplayTests {
-    @Test("replaying all of payment-events and user-created into every consumer changes no stored document")
+    @Test("replaying payment-events and user-created into every consumer, order-events into inventory: no change")
     func replayChangesNothing() async throws {
         let platform = Platform()
         let groups = platform.groups
@@ -44,9 +45,11 @@ struct ReplayTests {
             )
             #expect((before["notification/notifications"]?.count ?? 0) >= 5)
 
-            // Every consumer of payment-events and user-created handles all of it again.
+            // Every consumer of payment-events and user-created handles all of it again; inventory all of order-events.
             let replayed = [
-                (groups.inventory, Topics.paymentEvents.name), (groups.order.payment, Topics.paymentEvents.name),
+                (groups.inventory.payments, Topics.paymentEvents.name),
+                (groups.inventory.orders, Topics.orderEvents.name),
+                (groups.order.payment, Topics.paymentEvents.name),
                 (groups.notification.payment, Topics.paymentEvents.name),
                 (groups.cart.userCreated, Topics.userCreated.name),
                 (groups.notification.userCreated, Topics.userCreated.name),

@@ -26,7 +26,7 @@ struct OrderEventsConsumer: Sendable {
     }
 
     func handle(_ event: OrderEvent, context: EventContext) async throws {
-        guard let kind = event.kind, kind == .confirmed || kind.releasesCheckout else { return }
+        guard let kind = event.kind, kind == .confirmed || kind.endsWithoutSale else { return }
         guard let orderID = event.orderId.flatMap(MongoObjectID.init)?.hex,
             let userID = event.userId.flatMap(MongoObjectID.init)?.hex
         else { throw UnprocessableEvent("an order event without a valid orderId and userId") }

@@ -326,24 +326,106 @@ struct Reservations: Sendable {
             case (.pending, .reserving), (_, .reselling): return .notReady
             default: continue  // moved meanwhile: look again
             }
-            let outcome: MongoValue = reservation.outcome.map { .string($0) } ?? ["$exists": false]
-            if let moved = try await self.collection.findOneAndUpdate(
-                [
-                    "_id": .string(id), "status": .string(reservation.status.rawValue),
-                    "stock": .string(reservation.stock.rawValue), "outcome": outcome,
-                ],
-                [
-                    "$set": [
-                        "status": .string(reservation.status == .expired ? "EXPIRED" : "CANCELLED"),
-                        "stock": .string(next.rawValue), "outcome": .string(Self.withdrawn),
-                        "updatedAt": .int(Date().epochMilliseconds),
-                    ]
-                ]
-            ) {
+            if let moved = try await self.markWithdrawn(reservation, stock: next) {
                 return .withdrawn(try await self.finishMovement(moved))
             }
         }
         return .notReady
+    }
+
+    /// Marks the reservation `withdrawn` with the stock movement now due, conditioned on it being as read (status,
+    /// stock and outcome), so a concurrent commit, late commit or withdrawal and this cannot both win. Returns it then.
+    private func markWithdrawn(_ reservation: Reservation, stock next: Reservation.Stock) async throws -> Reservation? {
+        let outcome: MongoValue = reservation.outcome.map { .string($0) } ?? ["$exists": false]
+        return try await self.collection.findOneAndUpdate(
+            [
+                "_id": .string(reservation.id), "status": .string(reservation.status.rawValue),
+                "stock": .string(reservation.stock.rawValue), "outcome": outcome,
+            ],
+            [
+                "$set": [
+                    "status": .string(reservation.status == .expired ? "EXPIRED" : "CANCELLED"),
+                    "stock": .string(next.rawValue), "outcome": .string(Self.withdrawn),
+                    "updatedAt": .int(Date().epochMilliseconds),
+                ]
+            ]
+        )
+    }
+
+    enum ReleaseOutcome: Equatable {
+        /// Its held units are back on sale (or it held none anymore); it is withdrawn now.
+        case released(Reservation)
+        /// Nothing to do: withdrawn already, lost after a late payment, or sold (see ``release(orderID:)``).
+        case unchanged(Reservation)
+        /// The order had no reservation: a withdrawn one holding nothing now stands in its place.
+        case remembered
+        /// Still being reserved, or a late commit is running: try again shortly.
+        case notReady
+    }
+
+    /// The order ended without a sale (`order-failed`, `order-cancelled`, `order-rejected`): the units held for it go
+    /// back on sale, and no later payment success sells them (the reservation is marked `withdrawn`, as by
+    /// ``withdraw(id:)``). Sold units stay sold: they go back only with the money, which the order service refunds
+    /// before it withdraws them. Idempotent.
+    ///
+    /// The request placing an order may reserve after its placement was already rejected (a slow request the order
+    /// service's sweeper gave up on), so the rejection can arrive here first. Then a withdrawn reservation holding
+    /// nothing is recorded for the order: the unique index on `orderId` makes that request's reserve answer with it,
+    /// holding nothing, so no unit waits for the reservation's expiry. The order service also withdraws what it
+    /// reserved when it finds its placement rejected, but a crash there would leave that undone.
+    func release(orderID: String) async throws -> ReleaseOutcome {
+        for _ in 0..<20 {
+            guard var reservation = try await self.find(orderID: orderID) else {
+                if try await self.insertWithdrawn(orderID: orderID) { return .remembered }
+                continue  // a reserve inserted one meanwhile: look at it
+            }
+            if reservation.outcome == Self.withdrawn {
+                return .unchanged(try await self.finishMovement(reservation))
+            }
+            if reservation.stock == .releasing { reservation = try await self.finishMovement(reservation) }
+            let next: Reservation.Stock
+            switch (reservation.status, reservation.stock) {
+            case (.pending, .held):
+                next = .releasing
+            case (.expired, .released), (.cancelled, .released):
+                // Lost after a late payment: nothing is held, and no later success sells it either.
+                if reservation.outcome != nil { return .unchanged(reservation) }
+                next = .released
+            case (.committed, _):
+                return .unchanged(reservation)
+            case (.pending, .reserving), (_, .reselling):
+                return .notReady
+            default:
+                continue  // moved meanwhile: look again
+            }
+            if let moved = try await self.markWithdrawn(reservation, stock: next) {
+                return .released(try await self.finishMovement(moved))
+            }
+        }
+        return .notReady
+    }
+
+    /// Inserts a withdrawn reservation holding nothing for an order that has none; `false` when it has one.
+    private func insertWithdrawn(orderID: String) async throws -> Bool {
+        let now = Date().epochMilliseconds
+        do {
+            try await self.collection.insert(
+                Reservation(
+                    id: MongoObjectID().hex,
+                    orderId: orderID,
+                    status: .cancelled,
+                    stock: .released,
+                    items: [],
+                    expiresAt: now,
+                    createdAt: now,
+                    updatedAt: now,
+                    outcome: Self.withdrawn
+                )
+            )
+            return true
+        } catch let error as MongoStoreError where error.code == .duplicateKey {
+            return false
+        }
     }
 
     // MARK: - Sweeping

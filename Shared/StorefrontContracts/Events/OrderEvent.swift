@@ -1,10 +1,10 @@
 package import Foundation
 import ServiceKit
 
-/// `order-events`: an order's life, one event per state it enters (order service → cart, notification). Key:
-/// `orderId`, so one order's events stay in order on one partition. Written through the order service's outbox in the
-/// same transaction as the state change, with the event id `order-<orderId>-<type>`: a state is entered at most once,
-/// so each event exists once however often it is redelivered.
+/// `order-events`: an order's life, one event per state it enters (order service → cart, inventory, notification).
+/// Key: `orderId`, so one order's events stay in order on one partition. Written through the order service's outbox in
+/// the same transaction as the state change, with the event id `order-<orderId>-<type>`: a state is entered at most
+/// once, so each event exists once however often it is redelivered.
 ///
 /// Every event carries the order as it is after the change: `orderId`, `userId`, the lines (`products`, the order
 /// JSON's key) and the `total`; shipping events add `carrier` and `trackingNumber`, failures `reason`.
@@ -19,9 +19,9 @@ package struct OrderEvent: StorefrontEvent, Equatable {
         case placed = "order-placed"
         /// Paid: the checked-out lines leave the cart.
         case confirmed = "order-confirmed"
-        /// Payment declined or unknown, or stock lost after payment: the checkout is released.
+        /// Payment declined or unknown, or stock lost after payment: the checkout and the held stock are released.
         case failed = "order-failed"
-        /// Cancelled while pending: the checkout is released.
+        /// Cancelled while pending: the checkout and the held stock are released.
         case cancelled = "order-cancelled"
         /// A confirmed (or cancelled and charged) order's payment was given back.
         case refunded = "order-refunded"
@@ -30,12 +30,13 @@ package struct OrderEvent: StorefrontEvent, Equatable {
         /// At the customer's door.
         case delivered = "order-delivered"
         /// `POST /order` checked the cart out under this order id but answered an error before any order was stored
-        /// (stock, price, a peer or the store unavailable, or the request died): no order exists and the checkout is
-        /// released. Customers are not notified (they got the error).
+        /// (stock, price, a peer or the store unavailable, or the request died): no order exists; the checkout and any
+        /// stock reserved for it are released. Customers are not notified (they got the error).
         case rejected = "order-rejected"
 
-        /// Whether the order's checked-out lines go back to the cart.
-        package var releasesCheckout: Bool { [.failed, .cancelled, .rejected].contains(self) }
+        /// Whether the order ended without a sale: its checked-out lines go back to the cart, and the stock held for
+        /// it back on sale.
+        package var endsWithoutSale: Bool { [.failed, .cancelled, .rejected].contains(self) }
     }
 
     /// One line of the order: the product, how many, and the unit price charged.
