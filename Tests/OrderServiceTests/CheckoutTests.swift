@@ -135,6 +135,48 @@ struct CheckoutTests {
         }
     }
 
+    @Test("inventory down when the order fails at payment: once it is back, order-failed releases the held stock")
+    func releasedByTheEvent() async throws {
+        // The stub holds POST /payments until released and then answers 503 (nothing charged): the order fails at
+        // payment while inventory is stopped, so the order service's own withdrawal fails, and only its order-failed
+        // event is left to give the units back.
+        try await OrderStack.with(payment: .stub(.hang), separate: [.inventory]) { stack in
+            let stub = try #require(stack.stub)
+            let user = try await stack.newUser()
+            var product = ""
+            var placing: Task<OrderStack.Answer?, Never>?
+            try await stack.withInventory {
+                product = try await stack.newProduct(price: 3, stock: 5)
+                try await stack.addToCart(user, product, 2)
+                placing = Task { try? await stack.placeOrder(user) }
+                #expect(try await eventually { stub.calls.withLock { $0 } >= 1 })  // reserved and stored
+                #expect(try await stack.stock(product).map { $0.available == 3 && $0.reserved == 2 } ?? false)
+            }
+            stub.release()
+            let placed = try #require(await placing?.value)
+            #expect(placed.status == 201 && placed.string("status") == "failed", "\(placed.text)")
+            let orderID = try #require(placed.string("_id"))
+            #expect(await stack.orderEvents(orderID, count: 2).map(\.type) == ["order-placed", "order-failed"])
+
+            try await stack.withInventory {
+                #expect(
+                    try await eventually {
+                        try await stack.stock(product).map { $0.available == 5 && $0.reserved == 0 } ?? false
+                    }
+                )
+                let reservation = try #require(
+                    try await stack.inventory.store.collection("reservations", as: JSONValue.self)
+                        .findOne(["orderId": .string(orderID)])
+                )
+                #expect(
+                    reservation["status"] == .string("CANCELLED") && reservation["outcome"] == .string("withdrawn"),
+                    "\(reservation)"
+                )
+            }
+            #expect(stub.charges() == 0)
+        }
+    }
+
     @Test("pending → confirmed → shipped → delivered; refused: shipping a failed order, cancelling a shipped one")
     func shipping() async throws {
         try await OrderStack.with { stack in

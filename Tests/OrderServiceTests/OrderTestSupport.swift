@@ -195,7 +195,7 @@ struct OrderStack: Sendable {
 
     /// The order service's runtime (for a separate order process: one on the same database, never run).
     var order: ServiceRuntime { self.separate.orderRuntime ?? self.services.runtime(.order) }
-    var inventory: ServiceRuntime { self.services.runtime(.inventory) }
+    var inventory: ServiceRuntime { self.separate.inventoryRuntime ?? self.services.runtime(.inventory) }
     var cart: ServiceRuntime { self.separate.cartRuntime ?? self.services.runtime(.cart) }
     var orderURL: String { self.services.url(.order) }
     var userURL: String { self.services.url(.user) }
@@ -208,6 +208,8 @@ struct OrderStack: Sendable {
         case cart
         /// The order service's executable, in its own process: ``startOrder()`` and ``killOrder()`` (SIGKILL).
         case orderProcess
+        /// The inventory service, in this process: ``withInventory(_:)`` runs it (same port, database, groups).
+        case inventory
     }
 
     static func with(
@@ -311,6 +313,13 @@ struct OrderStack: Sendable {
     /// Runs `body` while the separate cart service runs (``Separate/cart``); stops it afterwards.
     func withCart(_ body: () async throws -> Void) async throws {
         try await withLiveServices([try self.separate.cartService()], peers: self.services.urls) { _ in try await body()
+        }
+    }
+
+    /// Runs `body` while the separate inventory service runs (``Separate/inventory``); stops it afterwards.
+    func withInventory(_ body: () async throws -> Void) async throws {
+        try await withLiveServices([try self.separate.inventoryService()], peers: self.services.urls) { _ in
+            try await body()
         }
     }
 

@@ -6,6 +6,7 @@ import Synchronization
 import TestSupport
 
 @testable import CartService
+@testable import InventoryService
 
 /// The services an order test runs apart from the others (``OrderStack/Separate``), to stop and start them again.
 /// Their ports are chosen up front (every peer knows them), and their databases and consumer groups are fixed for
@@ -15,10 +16,17 @@ final class SeparateServices: Sendable {
     let ports: [StorefrontService: Int]
     /// A runtime on the separate cart's database (for reading its store), when the cart is separate.
     let cartRuntime: ServiceRuntime?
+    /// A runtime on the separate inventory's database, whose client reaches it, when the inventory is separate.
+    let inventoryRuntime: ServiceRuntime?
     /// A runtime on the order process's database (its store, tokens, a client), when the order runs as a process.
     let orderRuntime: ServiceRuntime?
     private let cartDatabase = TestEnvironment.uniqueName("cart").replacingOccurrences(of: "-", with: "_")
     private let cartGroups = SeparateServices.uniqueCartGroups()
+    private let inventoryDatabase = TestEnvironment.uniqueName("inventory").replacingOccurrences(of: "-", with: "_")
+    private let inventoryGroups = InventoryConsumerGroups(
+        payments: TestEnvironment.uniqueName("order-tests-inventory"),
+        orders: TestEnvironment.uniqueName("order-tests-inventory-orders")
+    )
     /// The order process's configuration (set by ``prepare(peers:)``, once every peer's URL is known).
     private let orderValues = Mutex<[String: String]>([:])
     private let peers = Mutex<[StorefrontService: String]>([:])
@@ -29,6 +37,7 @@ final class SeparateServices: Sendable {
         var ports: [StorefrontService: Int] = [:]
         if separate.contains(.cart) { ports[.cart] = try FreePort.find() }
         if separate.contains(.orderProcess) { ports[.order] = try FreePort.find() }
+        if separate.contains(.inventory) { ports[.inventory] = try FreePort.find() }
         self.ports = ports
         self.orderOverrides = orderOverrides.merging([
             "mongo.database": TestEnvironment.uniqueName("order").replacingOccurrences(of: "-", with: "_"),
@@ -39,6 +48,15 @@ final class SeparateServices: Sendable {
         self.cartRuntime =
             separate.contains(.cart)
             ? try await TestRuntimes.make(.cart, overrides: ["mongo.database": self.cartDatabase]) : nil
+        self.inventoryRuntime =
+            separate.contains(.inventory)
+            ? try await TestRuntimes.make(
+                .inventory,
+                overrides: [
+                    "mongo.database": self.inventoryDatabase,
+                    StorefrontService.inventory.urlKey: "http://127.0.0.1:\(ports[.inventory]!)",
+                ]
+            ) : nil
         self.orderRuntime =
             separate.contains(.orderProcess)
             ? try await TestRuntimes.make(
@@ -59,6 +77,16 @@ final class SeparateServices: Sendable {
     func cartService() throws -> LiveService {
         guard let port = self.ports[.cart] else { preconditionFailure("the cart does not run separately") }
         return Self.cart(groups: self.cartGroups, overrides: ["mongo.database": self.cartDatabase], port: port)
+    }
+
+    /// The separate inventory service, on its port and database, with its consumer groups.
+    func inventoryService() throws -> LiveService {
+        guard let port = self.ports[.inventory] else { preconditionFailure("the inventory does not run separately") }
+        let groups = self.inventoryGroups
+        return LiveService(.inventory, overrides: ["mongo.database": self.inventoryDatabase], port: port) { runtime in
+            let app = try await InventoryService.buildApplication(runtime, consumerGroups: groups)
+            return { try await app.runService() }
+        }
     }
 
     /// The cart service as the other tests run it (not separate): fresh database, unique groups.

@@ -261,6 +261,9 @@ struct OrderController: Sendable {
             try await self.repository.place(stored)
         } catch is OrderRepository.PlacementLost {
             // Too slow: the sweeper rejected the placement (the checkout is released) before the order was stored.
+            // Its `order-rejected` releases the stock, also when it reached inventory before this request reserved
+            // (inventory then remembers the order as withdrawn and this reservation held nothing); withdrawing here
+            // only makes it immediate.
             if let reservationID { await self.peers.withdrawReservationLater(reservationID) }
             throw APIError.unavailable("placing the order took too long; try again", code: "order_timeout")
         } catch {
@@ -291,6 +294,8 @@ struct OrderController: Sendable {
             default: why = "payment service unavailable"
             }
             logger.warning("order failed at payment", metadata: ["reason": "\(reason)"])
+            // `order-failed` makes inventory release the stock; withdrawing it here too means the answer already
+            // finds it back on sale.
             if (try? await self.repository.transition(orderID, from: [.pending], to: .failed, reason: why)) != nil {
                 await self.peers.withdrawReservationLater(stored.reservationId)
             }
@@ -326,9 +331,10 @@ struct OrderController: Sendable {
     }
 
     /// Ends a placement without an order (``OrderRepository/reject(orderID:userID:reason:)``) and, if that happened
-    /// here, withdraws its stock reservation. When the placement was already ended, the order may have been stored
-    /// after all (a commit whose answer was lost): its reservation is then the order's, and is left alone. Best
-    /// effort: what fails here is done by the sweeper once the placement is old enough.
+    /// here, withdraws its stock reservation at once (its `order-rejected` event makes inventory release it anyway).
+    /// When the placement was already ended, the order may have been stored after all (a commit whose answer was
+    /// lost): its reservation is then the order's, and is left alone. Best effort: what fails here is done by the
+    /// sweeper once the placement is old enough.
     private func reject(orderID: String, userID: String, reason: String, reservationID: String? = nil) async {
         do {
             guard let placement = try await self.repository.reject(orderID: orderID, userID: userID, reason: reason)
@@ -373,6 +379,11 @@ struct OrderController: Sendable {
     /// pending → `cancelled` (reservation released); confirmed → `refunded` (payment refunded, then the sold units put
     /// back on sale); 409 otherwise. A confirmed order's steps are each idempotent, so a cancel answered 503 midway
     /// completes when retried.
+    ///
+    /// A crash midway loses nothing: `order-cancelled` is written with the state change, and inventory releases the
+    /// held stock on it. A confirmed order's units come back before its state changes, and a crash after its refund
+    /// is completed by the refund's own `payment-events` record (the consumer moves it to `refunded` and withdraws the
+    /// units, retrying until inventory has done it).
     @Sendable
     func cancel(request: Request, context: ServiceRequestContext) async throws -> OrderResponse {
         let identity = try context.requireIdentity()
@@ -384,7 +395,7 @@ struct OrderController: Sendable {
         switch order.status {
         case .pending:
             if let cancelled = try await self.repository.transition(order.id, from: [.pending], to: .cancelled) {
-                await self.peers.withdrawReservationLater(cancelled.reservationId)
+                await self.peers.withdrawReservationLater(cancelled.reservationId)  // at once; order-cancelled too
                 // A charge whose event has not arrived yet is given back now; a later one by the event consumer.
                 do {
                     try await self.peers.refundAll(orderID: id)

@@ -36,14 +36,15 @@ struct Peers: Sendable {
         }
     }
 
-    /// ``withdrawReservation(_:)`` where the caller cannot wait: a failure is logged. The reservation's expiry then
-    /// gives held stock back, and a late payment success for the order is withdrawn by the payment-events consumer.
+    /// ``withdrawReservation(_:)`` where the caller cannot wait: a failure is logged. It is the fast path only: the
+    /// `order-events` event of the state change that came first makes inventory release held stock anyway, and a late
+    /// payment success for the order is withdrawn and refunded by the payment-events consumer.
     func withdrawReservationLater(_ reservationID: String) async {
         do {
             try await self.withdrawReservation(reservationID)
         } catch {
             self.logger.warning(
-                "reservation not withdrawn now; its expiry or the payment-events consumer will",
+                "reservation not withdrawn now; inventory releases it on the order's event",
                 metadata: ["reservation.id": "\(reservationID)", "error": "\(error)"]
             )
         }

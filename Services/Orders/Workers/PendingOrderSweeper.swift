@@ -4,11 +4,14 @@ import MongoStore
 
 /// Nothing stays half-done after a crash. Each pass (run by a `PeriodicWorker` every `ORDER_SWEEP_INTERVAL_MS`):
 /// - rejects every placement older than `placementTimeout` (its request died between checking the cart out and
-///   storing the order): `order-rejected` gives the cart its lines back, and the stock reservation is withdrawn;
+///   storing the order): `order-rejected` gives the cart its lines back and inventory its held stock;
 /// - settles every order `pending` for longer than `pendingTimeout` (its request died before the charge was answered,
 ///   or the payment event was lost) by asking the payment service (`GET /payments?orderId=`): a successful payment
-///   confirms it; none, or only failed ones, fails it and withdraws its reservation. When the payment service cannot
-///   be asked, the order waits for the next pass.
+///   confirms it; none, or only failed ones, fails it (`order-failed`: the same releases). When the payment service
+///   cannot be asked, the order waits for the next pass.
+///
+/// The releases are the events' effects, written in the transaction that ends the placement or order, so a crash
+/// right after it loses none of them; no client waits for a sweep, so there is no call to inventory here.
 ///
 /// The timeouts are the longest a live request can take for those steps (``OrderSettings``), so the sweeper does not
 /// race a request that is still working; if it ever does, the outcome stays right: a placement is ended by exactly
@@ -29,14 +32,14 @@ struct PendingOrderSweeper: Sendable {
         for placement in try await self.repository.placements(
             createdBefore: now - Int64(self.placementTimeout / .milliseconds(1))
         ) {
-            let rejected = try await self.repository.reject(
-                orderID: placement.id,
-                userID: placement.userId,
-                reason: "the request placing it stopped"
-            )
-            guard let rejected else { continue }
+            guard
+                try await self.repository.reject(
+                    orderID: placement.id,
+                    userID: placement.userId,
+                    reason: "the request placing it stopped"
+                ) != nil
+            else { continue }
             self.logger.warning("abandoned placement rejected", metadata: ["order.id": "\(placement.id)"])
-            if let reservation = rejected.reservationId { await self.peers.withdrawReservationLater(reservation) }
             settled += 1
         }
         for order in try await self.repository.pending(
@@ -67,7 +70,6 @@ struct PendingOrderSweeper: Sendable {
                 reason: "no payment within the pending timeout"
             ) != nil {
                 self.logger.warning("pending order failed by the sweeper", metadata: ["order.id": "\(order.id.hex)"])
-                await self.peers.withdrawReservationLater(order.reservationId)
                 settled += 1
             }
         }
