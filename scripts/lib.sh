@@ -165,14 +165,15 @@ http_status() {
 # argument 1 there, which is why any argument may match.)
 # ---------------------------------------------------------------------------------------------
 
-# proc_matches PID EXE: true when PID is alive and EXE is one of its command-line arguments.
+# proc_matches PID EXE: true when PID is alive and EXE is one of its command-line arguments (or, for nginx, which
+# rewrites its command line as one "nginx: master process EXE ARGS..." string, starts that string).
 proc_matches() {
     local pid=$1 exe=$2 arg
     pid_alive "$pid" || return 1
     local -a args=()
     mapfile -d '' -t args <"/proc/$pid/cmdline" 2>/dev/null || return 1
     for arg in "${args[@]}"; do
-        [[ "$arg" == "$exe" ]] && return 0
+        [[ "$arg" == "$exe" || "$arg" == "nginx: master process $exe "* ]] && return 0
     done
     return 1
 }
