@@ -2,6 +2,10 @@ package import Configuration
 import Foundation
 package import Logging
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Whether the process runs for real or on a developer's machine.
 package enum AppEnvironment: String, Sendable {
     case production
@@ -26,6 +30,8 @@ package enum LogFormat: String, Sendable {
 /// - `<service>.url` (`USER_URL`, …): where to reach each peer; default `http://127.0.0.1:<its port>`.
 /// - `http.client.timeout.ms` (`HTTP_CLIENT_TIMEOUT_MS`): limit of every outgoing REST call; default 5000.
 /// - `ready.timeout.ms` (`READY_TIMEOUT_MS`): limit of each `/ready` check; default 2000.
+/// - `instance.id` (`INSTANCE_ID`): this process among the replicas of its service, in every log line (`instance.id`)
+///   and every response (`X-Instance-ID`); default `<host name>-<pid>`.
 ///
 /// The store, broker and token settings have their own types (``MongoStoreConfiguration``, ``KafkaBusConfiguration``,
 /// ``AuthConfiguration``), read by ``ServiceRuntime``.
@@ -42,6 +48,8 @@ package struct ServiceConfiguration: Sendable {
     /// (`SHUTDOWN_DRAIN_MS`, default 5000; 0 skips the drain): time for a load balancer to stop sending to it.
     package var shutdownDrain: Duration
     package var peerURLs: [StorefrontService: String]
+    /// Which replica of the service this process is (`INSTANCE_ID`), so logs and responses show who answered.
+    package var instanceID: String
 
     /// - Throws: ``ConfigurationError`` naming the key whose value is malformed.
     package init(service: StorefrontService, reader: ConfigReader) throws {
@@ -69,6 +77,17 @@ package struct ServiceConfiguration: Sendable {
             peers[peer] = url.hasSuffix("/") ? String(url.dropLast()) : url
         }
         self.peerURLs = peers
+        self.instanceID = reader.string(forKey: "instance.id") ?? Self.defaultInstanceID()
+    }
+
+    /// `<host name>-<pid>`: unique among the replicas whether they share a machine (local stack) or not (containers).
+    private static func defaultInstanceID() -> String {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let status = buffer.withUnsafeMutableBufferPointer { pointer in
+            pointer.withMemoryRebound(to: CChar.self) { gethostname($0.baseAddress!, $0.count - 1) }
+        }
+        let host = status == 0 ? String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self) : "localhost"
+        return "\(host)-\(ProcessInfo.processInfo.processIdentifier)"
     }
 
     package var isDevelopment: Bool { self.environment == .development }

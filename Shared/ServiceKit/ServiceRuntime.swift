@@ -49,6 +49,8 @@ package final class ServiceRuntime: Sendable {
         let configuration = try ServiceConfiguration(service: service, reader: reader)
         var logger = Logger(label: service.executableName)
         logger.logLevel = configuration.logLevel
+        // Every line, from every logger derived from this one (requests, consumers, the drivers), names the replica.
+        logger[metadataKey: "instance.id"] = "\(configuration.instanceID)"
         let auth = try AuthConfiguration(reader: reader, isDevelopment: configuration.isDevelopment)
         if auth.usesDevelopmentSecret {
             logger.warning("JWT_SECRET is not set: using the published development secret (APP_ENV=development)")
@@ -245,7 +247,10 @@ package final class ServiceRuntime: Sendable {
     /// A router with the platform's middleware and the public operational routes: `/health`, `/ready`, `/metrics`
     /// and `/openapi.json`, which serves `apiDocument` (the service's `openapi.json`, compiled in).
     package func makeRouter(apiDocument: [UInt8]) -> ServiceRouter<ServiceRequestContext> {
-        let router = ServiceRouter<ServiceRequestContext>(authority: self.authority)
+        let router = ServiceRouter<ServiceRequestContext>(
+            authority: self.authority,
+            instanceID: self.configuration.instanceID
+        )
         router.add(middleware: DrainMiddleware(runtime: self))
         HealthController(runtime: self, apiDocument: apiDocument).addRoutes(to: router.public)
         return router

@@ -1,11 +1,18 @@
+package import HTTPTypes
 package import Hummingbird
 import Logging
 
 /// Gives every request an id: the caller's `X-Request-ID` when it is sane, a new one otherwise. The id goes into every
 /// log line of the request (`request.id`), the response's `X-Request-ID` header, and ``CurrentRequest/id`` for the
-/// duration of the request, from where ``ServiceClient`` and ``EventPublisher`` pass it on.
+/// duration of the request, from where ``ServiceClient`` and ``EventPublisher`` pass it on. With an `instanceID`,
+/// every response also names the replica that answered (`X-Instance-ID`), so balancing behind a gateway shows.
 package struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
-    package init() {}
+    package static var instanceHeaderName: HTTPField.Name { HTTPField.Name("X-Instance-ID")! }
+    let instanceID: String?
+
+    package init(instanceID: String? = nil) {
+        self.instanceID = instanceID
+    }
 
     package func handle(
         _ request: Request,
@@ -20,6 +27,7 @@ package struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
             try await next(request, context)
         }
         response.headers[CurrentRequest.headerName] = id
+        if let instanceID = self.instanceID { response.headers[Self.instanceHeaderName] = instanceID }
         return response
     }
 }

@@ -16,10 +16,11 @@ package final class ServiceRouter<Context: AuthenticatedRequestContext>: RouterM
     private let methodsByPath = Mutex<[String: (path: RouterPath, methods: Set<HTTPRequest.Method>)]>([:])
 
     /// Creates the router with the shared middleware in order: request id (outermost, so even errors carry it),
-    /// tracing, access log, metrics, error envelope, then token verification.
-    package init(authority: TokenAuthority, context: Context.Type = Context.self) {
+    /// tracing, access log, metrics, error envelope, then token verification. `instanceID` names this replica in
+    /// every response (`X-Instance-ID`), when given.
+    package init(authority: TokenAuthority, instanceID: String? = nil, context: Context.Type = Context.self) {
         self.router = Router(context: Context.self)
-        self.router.add(middleware: RequestIDMiddleware())
+        self.router.add(middleware: RequestIDMiddleware(instanceID: instanceID))
         // A server span per request, child of the caller's `traceparent` (a no-op when tracing is off).
         self.router.add(middleware: TracingMiddleware())
         self.router.add(middleware: AccessLogMiddleware())
