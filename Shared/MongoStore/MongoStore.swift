@@ -3,6 +3,10 @@ import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A service's MongoDB database: a libmongoc client pool and the thread pool that runs every blocking call.
 ///
 /// **Blocking.** libmongoc is synchronous. Every call into it happens inside ``withConnection(_:)``, which runs the
@@ -25,6 +29,8 @@ package final class MongoStore: Service, Sendable {
     private let isClosed = Mutex(false)
     /// Admits one transaction at a time when the configuration asks for it (`serialTransactions`).
     private let transactionGate: TransactionGate?
+    /// Held (`flock`) by every transaction when set, so that processes sharing it run theirs one at a time.
+    private let transactionLockFile: String?
 
     /// Creates the pools; connects lazily, on the first operation.
     /// - Throws: ``MongoStoreError/Code/configuration`` when the URI is unusable.
@@ -35,6 +41,7 @@ package final class MongoStore: Service, Sendable {
         self.threadPool.start()
         self.logger = logger
         self.transactionGate = configuration.serialTransactions ? TransactionGate() : nil
+        self.transactionLockFile = configuration.transactionLockFile
     }
 
     deinit {
@@ -76,9 +83,14 @@ package final class MongoStore: Service, Sendable {
     ) async throws
         -> T
     {
-        let transaction = {
+        let transaction = { [transactionLockFile] in
             try await self.withConnection { connection in
-                try connection.withTransaction(maxAttempts: 3) { try body(MongoTransaction(connection: connection)) }
+                // On a store thread, where blocking on another process's lock is allowed.
+                try ProcessLock.holding(transactionLockFile) {
+                    try connection.withTransaction(maxAttempts: 3) {
+                        try body(MongoTransaction(connection: connection))
+                    }
+                }
             }
         }
         guard let gate = self.transactionGate else { return try await transaction() }
@@ -152,5 +164,26 @@ private actor TransactionGate {
         } else {
             self.waiters.removeFirst().resume()
         }
+    }
+}
+
+/// An exclusive `flock` on a file, shared between processes (``MongoStoreConfiguration/transactionLockFile``). The
+/// kernel releases it when its holder dies, even by SIGKILL.
+private enum ProcessLock {
+    /// Runs `body` holding the lock on `path` (created if missing), blocking until it is free; with `nil`, just runs
+    /// `body`.
+    static func holding<T>(_ path: String?, _ body: () throws -> T) throws -> T {
+        guard let path else { return try body() }
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw MongoStoreError(.configuration, "cannot open the transaction lock file \(path) (errno \(errno))")
+        }
+        defer { close(descriptor) }  // closing releases the lock
+        while flock(descriptor, LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                throw MongoStoreError(.configuration, "cannot lock the transaction lock file \(path) (errno \(errno))")
+            }
+        }
+        return try body()
     }
 }

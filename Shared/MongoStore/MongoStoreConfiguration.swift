@@ -14,6 +14,10 @@ package import Configuration
 ///   default `false`. For the development store only: nx-27017 runs every session's transaction as a savepoint on one
 ///   shared SQLite connection, so concurrent transactions corrupt each other and can leave one open for good,
 ///   after which the store refuses work on every other database (docs/dev-store-gaps.md, gap 17).
+/// - `transaction.lock.file` (`MONGO_TRANSACTION_LOCK_FILE`): a file whose lock (`flock`) every transaction holds;
+///   default none. For the development store only: processes that share the file run their transactions one at a
+///   time across processes, as `serial.transactions` does within one (scripts/stack gives every service and replica
+///   of a stack the same file, so two replicas of a service never meet in gap 17).
 ///
 /// Options already present in the URI win over the two timeouts.
 package struct MongoStoreConfiguration: Sendable {
@@ -26,6 +30,8 @@ package struct MongoStoreConfiguration: Sendable {
     package var appName: String
     /// Whether transactions run one at a time in this process (`serial.transactions`).
     package var serialTransactions = false
+    /// The file whose lock every transaction holds, shared by processes (`transaction.lock.file`); `nil`: none.
+    package var transactionLockFile: String?
 
     package init(
         uri: String = "mongodb://127.0.0.1:27017",
@@ -60,6 +66,7 @@ package struct MongoStoreConfiguration: Sendable {
         case let other?:
             throw MongoStoreError(.configuration, "mongo.serial.transactions must be true or false, got '\(other)'")
         }
+        self.transactionLockFile = reader.string(forKey: "transaction.lock.file").flatMap { $0.isEmpty ? nil : $0 }
         guard !self.database.isEmpty else {
             throw MongoStoreError(.configuration, "the database name is empty")
         }
