@@ -5,8 +5,9 @@ import ServiceKit
 /// Keys: `notification.max.attempts` (`NOTIFICATION_MAX_ATTEMPTS`, default 5), `notification.retry.base.ms`
 /// (`NOTIFICATION_RETRY_BASE_MS`, default 2000: the wait after the first failure, doubled after each further one, at
 /// most 10 minutes), `notification.poll.interval.ms` (`NOTIFICATION_POLL_INTERVAL_MS`, default 1000: how often the loop
-/// looks for due notifications) and `notification.lease.ms` (`NOTIFICATION_LEASE_MS`, default 60000: how long an
-/// attempt holds a notification before another may take it over, e.g. after a crash).
+/// looks for due notifications) and `notification.lease.ms` (`NOTIFICATION_LEASE_MS`, default 60000: how long a claim
+/// lasts unless renewed; a running attempt renews it every third of it, so this is how long after a crash another
+/// attempt, of any replica, takes the notification over).
 struct DeliveryPolicy: Sendable {
     var maxAttempts = 5
     var retryBase: Int64 = 2000

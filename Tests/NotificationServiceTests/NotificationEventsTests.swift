@@ -207,6 +207,41 @@ struct NotificationEventsTests {
         await runtime.store.close()
     }
 
+    @Test("a delivery slower than the lease keeps its claim: another replica's loop never sends it a second time")
+    func slowDeliveryKeepsItsClaim() async throws {
+        let runtime = try await TestRuntimes.make(.notification)
+        let consumer = NotificationEventsConsumer(repository: NotificationRepository(store: runtime.store))
+        let user = NotificationTests.newID()
+        let id = try #require(
+            try await consumer.handle(
+                NotificationTests.message(
+                    Topics.userCreated.name,
+                    #"{"email":"slow@example.com","userId":"\#(user)","eventId":"e-slow-\#(user)"}"#
+                ),
+                logger: NotificationTests.logger
+            )
+        )
+        // Two replicas' delivery loops on one store; the relay takes more than three leases to accept the message.
+        let sender = SlowSender(delay: .seconds(5))
+        let first = NotificationTests.delivery(runtime, sender: sender, lease: 1500)
+        let second = NotificationTests.delivery(runtime, sender: sender, lease: 1500)
+        let running = Task { await first.deliverDue() }
+        #expect(await eventually { sender.begun == 1 })
+        // While the first attempt waits for the relay, the other loop keeps looking and finds nothing due.
+        var takenOver = 0
+        let end = ContinuousClock.now + .milliseconds(4500)
+        while ContinuousClock.now < end {
+            takenOver += await second.deliverDue()
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(await running.value == 1)
+        #expect(takenOver == 0)
+        #expect(sender.begun == 1 && sender.delivered(id) == 1)
+        let stored = try #require(try await NotificationTests.notifications(runtime).findOne(["_id": .string(id)]))
+        #expect(stored.status == .sent && stored.attempts == 1)
+        await runtime.store.close()
+    }
+
     @Test("payloads that cannot become a notification are skipped and store nothing")
     func malformed() async throws {
         let runtime = try await TestRuntimes.make(.notification)

@@ -55,6 +55,25 @@ final class RecordingSender: NotificationSender {
     func attempts(_ notificationID: String) -> Int { self.state.withLock { $0.attempts[notificationID] ?? 0 } }
 }
 
+/// A `NotificationSender` whose relay takes `delay` to accept each message (a slow SMTP server), counting the sends
+/// begun and the messages delivered.
+final class SlowSender: NotificationSender {
+    private let delay: Duration
+    private let counts = Mutex((begun: 0, delivered: [String: Int]()))
+    var channel: String { "test" }
+
+    init(delay: Duration) { self.delay = delay }
+
+    func send(_ message: OutgoingMessage) async throws {
+        self.counts.withLock { $0.begun += 1 }
+        try await Task.sleep(for: self.delay)
+        self.counts.withLock { $0.delivered[message.notificationID, default: 0] += 1 }
+    }
+
+    var begun: Int { self.counts.withLock { $0.begun } }
+    func delivered(_ notificationID: String) -> Int { self.counts.withLock { $0.delivered[notificationID] ?? 0 } }
+}
+
 enum NotificationTests {
     static func newID() -> String { MongoObjectID().hex }
 
@@ -85,13 +104,14 @@ enum NotificationTests {
     static func delivery(
         _ runtime: ServiceRuntime,
         sender: any NotificationSender,
-        maxAttempts: Int = 5
+        maxAttempts: Int = 5,
+        lease: Int64 = 60_000
     ) -> NotificationDelivery {
         NotificationDelivery(
             repository: NotificationRepository(store: runtime.store),
             sender: sender,
             users: UserClient(runtime.client),
-            policy: DeliveryPolicy(maxAttempts: maxAttempts, retryBase: 20, pollInterval: 50),
+            policy: DeliveryPolicy(maxAttempts: maxAttempts, retryBase: 20, pollInterval: 50, lease: lease),
             logger: runtime.logger
         )
     }

@@ -58,6 +58,21 @@ struct NotificationRepository: Sendable {
         )
     }
 
+    /// Extends the claim of an attempt still running to `now + lease`, so that no other delivery loop (another replica)
+    /// takes the notification over while it is being sent. Only the attempt that holds the claim can extend it.
+    /// - Returns: whether the claim was still held.
+    @discardableResult
+    func renew(_ claimed: NotificationRecord, now: Int64, lease: Int64) async throws -> Bool {
+        let result = try await self.collection.updateOne(
+            [
+                "_id": .string(claimed.id), "status": .string(NotificationStatus.sending.rawValue),
+                "attempts": .int(Int64(claimed.attempts)),
+            ],
+            ["$set": ["nextAttemptAt": .int(now + lease)]]
+        )
+        return result.matchedCount > 0
+    }
+
     /// Records a successful attempt. Only the attempt that holds the claim can finish it.
     @discardableResult
     func markSent(_ claimed: NotificationRecord, email: String, channel: String, now: Int64) async throws -> Bool {

@@ -8,6 +8,11 @@ import StorefrontContracts
 /// notifications one at a time, finds the recipient, sends, and records the outcome honestly: SENT, SKIPPED (no recipient), FAILED with the error and the attempt count (retried with
 /// exponential backoff until `maxAttempts`, then final; final at once when the sender says the message is
 /// undeliverable, see ``UndeliverableMessageError``). Runs beside the consumers, so they never wait for a relay.
+///
+/// Replicas: every instance runs this loop on the shared store. A claim is one atomic update that marks the
+/// notification SENDING for the lease, and the attempt renews it every third of the lease while it runs, so another
+/// replica takes a notification over only when its claimant died (and the lease lapsed), never while a slow relay is
+/// still being talked to: each notification is sent by one attempt at a time.
 final class NotificationDelivery: Sendable {
     static let subject = "Notification from Storefront"
 
@@ -54,8 +59,10 @@ final class NotificationDelivery: Sendable {
         return count
     }
 
-    /// One attempt for a claimed notification.
+    /// One attempt for a claimed notification, holding the claim until it is recorded.
     private func attempt(_ notification: NotificationRecord) async {
+        let renewal = Task { await self.keepClaim(notification) }
+        defer { renewal.cancel() }
         var logger = self.logger
         logger[metadataKey: "notification.id"] = "\(notification.id)"
         logger[metadataKey: "notification.attempt"] = "\(notification.attempts)"
@@ -104,6 +111,27 @@ final class NotificationDelivery: Sendable {
             } catch {
                 // The claim lapses after the lease; the attempt is then retried.
                 logger.warning("could not record a failed attempt", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// Renews the claim every third of the lease until cancelled (the attempt ended) or the claim is gone.
+    private func keepClaim(_ notification: NotificationRecord) async {
+        let interval = Duration.milliseconds(max(self.policy.lease / 3, 1))
+        while (try? await Task.sleep(for: interval)) != nil {
+            do {
+                let held = try await self.repository.renew(
+                    notification,
+                    now: Date().epochMilliseconds,
+                    lease: self.policy.lease
+                )
+                if !held { return }
+            } catch {
+                // The lease still runs; the next renewal tries again.
+                self.logger.warning(
+                    "could not renew a notification's claim",
+                    metadata: ["notification.id": "\(notification.id)", "error": "\(error)"]
+                )
             }
         }
     }
