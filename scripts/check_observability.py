@@ -150,8 +150,9 @@ class Compose:
 
     @staticmethod
     def port_pairs(svc):
-        """(host port, container port) of every published port (short syntax or long syntax)."""
-        pairs = []
+        """(host port, container port) of every published port (short syntax or long syntax), and ("", port) of
+        every port only exposed to the compose network (`expose:`, the services behind the gateway)."""
+        pairs = [("", str(port)) for port in svc.get("expose") or []]
         for entry in svc.get("ports") or []:
             if isinstance(entry, dict):
                 pairs.append((str(entry.get("published", "")), str(entry.get("target", ""))))
