@@ -222,14 +222,15 @@ struct NotificationEventsTests {
             )
         )
         // Two replicas' delivery loops on one store; the relay takes more than three leases to accept the message.
-        let sender = SlowSender(delay: .seconds(5))
-        let first = NotificationTests.delivery(runtime, sender: sender, lease: 1500)
-        let second = NotificationTests.delivery(runtime, sender: sender, lease: 1500)
+        // The lease is 5 s so that a renewal delayed by a busy store (it renews every 1.7 s) still lands in time.
+        let sender = SlowSender(delay: .seconds(16))
+        let first = NotificationTests.delivery(runtime, sender: sender, lease: 5000)
+        let second = NotificationTests.delivery(runtime, sender: sender, lease: 5000)
         let running = Task { await first.deliverDue() }
         #expect(await eventually { sender.begun == 1 })
         // While the first attempt waits for the relay, the other loop keeps looking and finds nothing due.
         var takenOver = 0
-        let end = ContinuousClock.now + .milliseconds(4500)
+        let end = ContinuousClock.now + .seconds(15)
         while ContinuousClock.now < end {
             takenOver += await second.deliverDue()
             try await Task.sleep(for: .milliseconds(100))
