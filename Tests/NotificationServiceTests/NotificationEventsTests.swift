@@ -221,25 +221,50 @@ struct NotificationEventsTests {
                 logger: NotificationTests.logger
             )
         )
-        // Two replicas' delivery loops on one store; the relay takes more than three leases to accept the message.
-        // The lease is 5 s so that a renewal delayed by a busy store (it renews every 1.7 s) still lands in time.
-        let sender = SlowSender(delay: .seconds(16))
-        let first = NotificationTests.delivery(runtime, sender: sender, lease: 5000)
-        let second = NotificationTests.delivery(runtime, sender: sender, lease: 5000)
+        // Two replicas' delivery loops on one store; the relay takes three leases to accept the message. The lease
+        // is 8 s so that a renewal (every 2.7 s) delayed by a busy store still lands in time.
+        let sender = SlowSender(delay: .seconds(24))
+        let first = NotificationTests.delivery(runtime, sender: sender, lease: 8000)
+        let second = NotificationTests.delivery(runtime, sender: sender, lease: 8000)
         let running = Task { await first.deliverDue() }
         #expect(await eventually { sender.begun == 1 })
         // While the first attempt waits for the relay, the other loop keeps looking and finds nothing due.
         var takenOver = 0
-        let end = ContinuousClock.now + .seconds(15)
+        let end = ContinuousClock.now + .seconds(22)
         while ContinuousClock.now < end {
             takenOver += await second.deliverDue()
-            try await Task.sleep(for: .milliseconds(100))
+            try await Task.sleep(for: .milliseconds(500))
         }
         #expect(await running.value == 1)
         #expect(takenOver == 0)
         #expect(sender.begun == 1 && sender.delivered(id) == 1)
         let stored = try #require(try await NotificationTests.notifications(runtime).findOne(["_id": .string(id)]))
         #expect(stored.status == .sent && stored.attempts == 1)
+        await runtime.store.close()
+    }
+
+    @Test("a pass that reaches a notification more than a lease after it began still claims it for a whole lease")
+    func lateClaimGetsAWholeLease() async throws {
+        let runtime = try await TestRuntimes.make(.notification)
+        let consumer = NotificationEventsConsumer(repository: NotificationRepository(store: runtime.store))
+        var ids: [String] = []
+        for name in ["early", "late"] {
+            let user = NotificationTests.newID()
+            let event = #"{"email":"\#(name)@example.com","userId":"\#(user)","eventId":"e-\#(name)-\#(user)"}"#
+            let message = NotificationTests.message(Topics.userCreated.name, event)
+            ids.append(try #require(try await consumer.handle(message, logger: NotificationTests.logger)))
+        }
+        // One pass sends both, each taking longer than the lease: the second is claimed 8 s after the pass began.
+        let sender = SlowSender(delay: .seconds(8))
+        let first = NotificationTests.delivery(runtime, sender: sender, lease: 6000)
+        let second = NotificationTests.delivery(runtime, sender: sender, lease: 6000)
+        let running = Task { await first.deliverDue() }
+        #expect(await eventually { sender.begun == 2 })
+        // Its claim runs for a lease from now (not from the pass's start, long lapsed): another replica finds
+        // nothing due.
+        #expect(await second.deliverDue() == 0)
+        #expect(await running.value == 2)
+        #expect(sender.begun == 2 && ids.allSatisfy { sender.delivered($0) == 1 })
         await runtime.store.close()
     }
 

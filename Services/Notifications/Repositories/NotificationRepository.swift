@@ -37,17 +37,19 @@ struct NotificationRepository: Sendable {
         try await self.collection.find(["userId": .string(userID)], sort: ["createdAt": -1, "_id": -1], limit: limit)
     }
 
-    /// Claims the notification that has waited longest for an attempt (PENDING, retriable FAILED, or SENDING whose
-    /// claim has lapsed): atomically marks it SENDING until `now + lease` and counts the attempt.
+    /// Claims the notification that has waited longest for an attempt and was due by `dueBy` (PENDING, retriable
+    /// FAILED, or SENDING whose claim has lapsed): atomically marks it SENDING until `now + lease` and counts the
+    /// attempt. The lease runs from `now`, not from `dueBy`: a pass that started long ago must not hand out a claim
+    /// that has already lapsed.
     /// - Returns: the claimed notification (after the update), or `nil` when none is due.
-    func claimDue(now: Int64, lease: Int64) async throws -> NotificationRecord? {
+    func claimDue(dueBy: Int64, now: Int64, lease: Int64) async throws -> NotificationRecord? {
         try await self.collection.findOneAndUpdate(
             [
                 "status": [
                     .string(NotificationStatus.pending.rawValue), .string(NotificationStatus.failed.rawValue),
                     .string(NotificationStatus.sending.rawValue),
                 ].asIn,
-                "nextAttemptAt": ["$lte": .int(now)],
+                "nextAttemptAt": ["$lte": .int(dueBy)],
             ],
             [
                 "$set": ["status": .string(NotificationStatus.sending.rawValue), "nextAttemptAt": .int(now + lease)],

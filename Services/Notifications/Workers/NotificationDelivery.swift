@@ -47,7 +47,11 @@ final class NotificationDelivery: Sendable {
         while !Task.isCancelled {
             let claimed: NotificationRecord?
             do {
-                claimed = try await self.repository.claimDue(now: passStart, lease: self.policy.lease)
+                claimed = try await self.repository.claimDue(
+                    dueBy: passStart,
+                    now: Date().epochMilliseconds,
+                    lease: self.policy.lease
+                )
             } catch {
                 self.logger.warning("notification delivery: store unavailable", metadata: ["error": "\(error)"])
                 return count
