@@ -92,12 +92,14 @@ struct CheckoutTests {
 
     @Test("order service SIGKILLed between storing an order and charging it: final within 30 s of its restart")
     func crashBeforeCharging() async throws {
-        // Short peer timeouts make the order process's time limits short (pending timeout: 3 attempts at 2 s, the
-        // backoff and 5 s = 11.6 s). The stub holds POST /payments unanswered and charges nothing, so the kill lands
-        // after the order was stored and before any charge.
+        // One payment attempt makes the order process's time limits short (pending timeout: one attempt at 10 s
+        // and 5 s), and 10 s gives the peers' calls room on a busy machine. The stub holds POST /payments unanswered
+        // and charges nothing, so the kill lands after the order was stored and before any charge.
         try await OrderStack.with(
             payment: .stub(.hang),
-            overrides: ["http.client.timeout.ms": "2000", "order.sweep.interval.ms": "500"],
+            overrides: [
+                "http.client.timeout.ms": "10000", "order.payment.attempts": "1", "order.sweep.interval.ms": "500",
+            ],
             separate: [.orderProcess]
         ) { stack in
             try await stack.startOrder()
