@@ -272,7 +272,7 @@ struct PaymentEventsTests {
                     body: InventoryTests.reserveBody(lostOrder, [(product, 5)])
                 ) { lostID = try InventoryTests.decode(InventoryTests.ReservationBody.self, $0).reservationId }
                 #expect(
-                    try await InventoryTests.eventually(timeout: .seconds(15)) {
+                    try await InventoryTests.eventually {
                         try await InventoryTests.reservations(runtime).find(id: lostID)?.stock == .released
                     }
                 )

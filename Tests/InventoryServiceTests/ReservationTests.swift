@@ -150,7 +150,7 @@ struct ReservationTests {
             ) { #expect($0.status == .created) }
             #expect(try await InventoryTests.record(runtime, product).reserved == 3)
             #expect(
-                try await InventoryTests.eventually(timeout: .seconds(15)) {
+                try await InventoryTests.eventually {
                     try await InventoryTests.reservations(runtime).find(orderID: "order-exp")?.stock == .released
                 }
             )

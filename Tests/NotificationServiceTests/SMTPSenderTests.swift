@@ -416,7 +416,7 @@ struct SMTPDeliveryTests {
         ) { notify, notifications in
             let id = try await notify("welcome@example.com")
             #expect(
-                try await eventually(.seconds(20)) {
+                try await eventually {
                     try await notifications.findOne(["_id": .string(id)])?.status == .sent
                 }
             )
@@ -444,7 +444,7 @@ struct SMTPDeliveryTests {
         ) { notify, notifications in
             let id = try await notify("down@example.com")
             #expect(
-                try await eventually(.seconds(20)) {
+                try await eventually {
                     let stored = try await notifications.findOne(["_id": .string(id)])
                     return stored?.status == .failed && stored?.nextAttemptAt == nil
                 }
@@ -466,7 +466,7 @@ struct SMTPDeliveryTests {
             notifications in
             let id = try await notify("gone@example.com")
             #expect(
-                try await eventually(.seconds(20)) {
+                try await eventually {
                     try await notifications.findOne(["_id": .string(id)])?.status == .failed
                 }
             )

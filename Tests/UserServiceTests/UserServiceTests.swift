@@ -229,7 +229,7 @@ struct UserServiceTests {
                 #expect(Self.errorCode(response) == "email_taken")
             }
             #expect(try await Self.users(runtime).count() == 1)
-            #expect(try await eventually(.seconds(20)) { try await Self.outbox(runtime).count() == 0 })
+            #expect(try await eventually { try await Self.outbox(runtime).count() == 0 })
         }
         await Self.cleanUp(runtime)
     }
