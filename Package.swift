@@ -182,7 +182,12 @@ let package = Package(
         service("ProductService", path: "Products"),
         service("InventoryService", path: "Inventory"),
         service("CartService", path: "Carts"),
-        service("OrderService", path: "Orders", extra: [.product(name: "Crypto", package: "swift-crypto")]),
+        service(
+            "OrderService",
+            path: "Orders",
+            // StorefrontAdminKit: the dead letters' counts of GET /dead-letters, read as storefront-admin reads them.
+            extra: [.product(name: "Crypto", package: "swift-crypto"), "StorefrontAdminKit"]
+        ),
         service("PaymentService", path: "Payments"),
         service(
             "NotificationService",
@@ -298,7 +303,8 @@ let package = Package(
             "OrderServiceTests",
             testing: [
                 "OrderService", "PaymentService", "InventoryService", "ProductService", "CartService", "UserService",
-            ]
+            ],
+            extra: ["KafkaBus", "StorefrontAdminKit"]
         ),
         serviceTests("PaymentServiceTests", testing: ["PaymentService"]),
         serviceTests(

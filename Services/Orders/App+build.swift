@@ -1,9 +1,11 @@
 import Hummingbird
 import KafkaBus
 import ServiceKit
+import StorefrontAdminKit
 
 /// Wires the order service: routes, the producer and outbox relay of `order-events`, the `payment-events` and
-/// `inventory-events` consumers, the sweeper and, at startup, the store's indexes and outbox.
+/// `inventory-events` consumers, the sweeper and, at startup, the store's indexes and outbox; and the staff's count of
+/// the platform's dead letters (`GET /dead-letters`).
 /// - Parameter consumerGroups: the original's group ids by default; tests pass unique ones.
 func buildApplication(
     _ runtime: ServiceRuntime,
@@ -16,6 +18,8 @@ func buildApplication(
     let peers = Peers(client: runtime.client, logger: runtime.logger)
     let router = runtime.makeRouter(apiDocument: PackageResources.openapi_json)
     OrderController(repository: repository, peers: peers, settings: settings).addRoutes(to: router.protected)
+    let deadLetters = try EventAdmin(configuration: try runtime.kafkaConfiguration(), logger: runtime.logger)
+    DeadLetterController(admin: deadLetters).addRoutes(to: router.protected)
     let consumers = try OrderEvents(repository: repository, peers: peers)
         .makeConsumers(runtime: runtime, groups: consumerGroups)
     let byStatus = runtime.labelledGauge("storefront_orders", label: "status")

@@ -13,6 +13,7 @@ import StorefrontContracts
 /// | method | path | who | success |
 /// |---|---|---|---|
 /// | POST | `/order` | the user in `userId`, admin | 201 order (a repeat with the same `Idempotency-Key` gets the first answer) |
+/// | GET | `/order?status=&limit=&offset=` | admin | 200 `[order]` of every customer, newest first (`[]` when none) |
 /// | GET | `/order/{id}` | owner, admin, service | 200 order |
 /// | GET | `/order/user/{userId}` | owner, admin, service | 200 `[order]`, newest first (`[]` when none) |
 /// | POST | `/order/{id}/cancel` | owner, admin | 200 order (`cancelled`, or `refunded` for a confirmed one) |
@@ -22,7 +23,8 @@ import StorefrontContracts
 /// Order JSON (the original's keys and order): `{_id, userId, products: [{productId, quantity, price}], address,
 /// status, createdAt, total, reservationId}`, plus `failureReason` on a failed order and `carrier`, `trackingNumber`,
 /// `shippedAt`, `deliveredAt` once shipped.
-/// Errors: 400 `validation_failed` / `invalid_id` / `bad_request` / `cart_empty` / `product_unavailable`, 401, 403,
+/// Errors: 400 `validation_failed` / `invalid_id` / `invalid_query` / `bad_request` / `cart_empty` /
+/// `product_unavailable`, 401, 403,
 /// 404 `not_found` / `user_not_found`, 409 `insufficient_stock` / `invalid_state` / `checkout_in_progress` (with the
 /// pending `orderId`) / `idempotency_key_in_progress`, 422 `idempotency_key_reused`, 502 `dependency_failed` (a peer
 /// answered outside its contract), 503 `dependency_unavailable` when a peer or the store is down or slow.
@@ -73,6 +75,7 @@ struct OrderController: Sendable {
 
     func addRoutes(to group: RouterGroup<ServiceRequestContext>) {
         group.post("/order", use: self.create)
+        group.get("/order", use: self.list)
         group.get("/order/user/:userId", use: self.listForUser)
         group.get("/order/:id", use: self.get)
         group.post("/order/:id/cancel", use: self.cancel)
@@ -372,6 +375,37 @@ struct OrderController: Sendable {
         let userID = try Self.objectID(context.parameters.get("userId"), name: "userId")
         _ = try context.requireAccess(toUser: userID)
         return OrderList(orders: try await self.repository.list(userID: userID).map(OrderResponse.init))
+    }
+
+    /// `GET /order?status=&limit=&offset=`: every customer's orders, newest first, for the staff (admins only).
+    /// `status` is one of the order states (absent or empty: all); `limit` 1–200 (default 50), `offset` ≥ 0 (default 0).
+    /// - Throws: 400 `invalid_query` naming the parameter, 401, 403.
+    @Sendable
+    func list(request: Request, context: ServiceRequestContext) async throws -> OrderList {
+        _ = try context.requireRole(.admin)
+        let parameters = request.uri.queryParameters
+        func invalid(_ message: String) -> APIError { APIError.badRequest(message, code: "invalid_query") }
+        func integer(_ name: String, _ range: ClosedRange<Int>, default value: Int) throws -> Int {
+            guard let text = parameters.get(name) else { return value }
+            guard let number = Int(text), range.contains(number) else {
+                throw invalid("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return number
+        }
+        var status: OrderStatus?
+        if let text = parameters.get("status"), !text.isEmpty {
+            guard let value = OrderStatus(rawValue: text) else {
+                let names = OrderStatus.allCases.map(\.rawValue).joined(separator: ", ")
+                throw invalid("status must be one of \(names)")
+            }
+            status = value
+        }
+        let orders = try await self.repository.list(
+            status: status,
+            limit: try integer("limit", 1...200, default: 50),
+            offset: try integer("offset", 0...1_000_000, default: 0)
+        )
+        return OrderList(orders: orders.map(OrderResponse.init))
     }
 
     // MARK: POST /order/{id}/cancel

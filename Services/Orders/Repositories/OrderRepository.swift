@@ -59,6 +59,12 @@ struct OrderRepository: Sendable {
         try await self.orders.find(["userId": .string(userID)], sort: ["createdAtMs": -1])
     }
 
+    /// Every customer's orders, those in `status` only when given, newest first: the staff's order list.
+    func list(status: OrderStatus?, limit: Int, offset: Int) async throws -> [Order] {
+        let filter: MongoDocument = status.map { ["status": .string($0.rawValue)] } ?? [:]
+        return try await self.orders.find(filter, sort: ["createdAtMs": -1], skip: offset, limit: limit)
+    }
+
     // MARK: - Placing an order
 
     /// Records that a request is about to check the cart out for `orderID`.
