@@ -140,9 +140,13 @@ def visible(driver, css):
 
 def go(driver, route, heading):
     """Opens #route and waits for its page (its h1 contains heading)."""
-    driver.get(f"{BASE}/#{route}")
-    until(driver, f"page #{route} shows '{heading}'",
-          lambda d: heading in (visible(d, "main h1").text if visible(d, "main h1") else ""))
+    target = f"{BASE}/#{route}"
+    if driver.current_url == target:
+        driver.refresh()  # the same hash again changes nothing in the page
+    else:
+        driver.get(target)
+    until(driver, f"page #{route} shows '{heading}', its heading focused for keyboard and screen-reader users",
+          lambda d: heading in d.switch_to.active_element.text and d.switch_to.active_element.tag_name == "h1")
 
 
 # The page may draw a part again between finding an element and using it (a stale element): fill and click retry
@@ -172,7 +176,28 @@ def flash_contains(driver, text):
 
 
 def shot(driver, name):
+    """Saves a screenshot, after checking the page is usable without seeing it (see accessible)."""
+    accessible(driver, name)
     driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
+
+# Every form control has a label; the landmarks are there; focus is on the page's heading after a navigation (or on a
+# control the test used since).
+A11Y_SCRIPT = """
+const unlabelled = [...document.querySelectorAll('input, select, textarea')]
+  .filter((c) => c.type !== 'hidden' && c.labels.length === 0 && !c.getAttribute('aria-label'))
+  .map((c) => c.id || c.name || c.outerHTML);
+const landmarks = ['header', 'nav', 'main', 'footer'].filter((tag) => !document.querySelector(tag));
+const focus = document.activeElement;
+return {unlabelled, landmarks, focus: focus ? focus.tagName : null};
+"""
+
+
+def accessible(driver, page):
+    found = driver.execute_script(A11Y_SCRIPT)
+    check(found["unlabelled"] == [], f"{page}: every form control has a label", found["unlabelled"])
+    check(found["landmarks"] == [], f"{page}: header, nav, main and footer are there", found["landmarks"])
+    check(found["focus"] not in (None, "BODY"), f"{page}: the keyboard focus is on the page, not lost", found["focus"])
 
 
 def log_in(driver, email, password):
@@ -420,7 +445,7 @@ def main():
     except (Failed, WebDriverException) as failure:
         for name, driver in (("failed-shopper", shopper), ("failed-staff", staff)):
             try:
-                shot(driver, name)
+                driver.save_screenshot(str(SHOTS / f"{name}.png"))
             except WebDriverException:
                 pass
         print(f"[test-web] FAILED: {failure} (screenshots in {SHOTS})", file=sys.stderr)

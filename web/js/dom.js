@@ -82,3 +82,17 @@ export const statusName = (status) => STATUS_NAMES[status] ?? status;
 
 /** A status badge; data-status lets styles (and tests) read the raw state. */
 export const statusBadge = (status) => h("span", { class: `status status-${status}`, "data-status": status }, statusName(status));
+
+/**
+ * Runs `action` once at a time for `button`: a click while it runs does nothing. The button is marked busy rather than
+ * disabled, so the keyboard focus stays on it (a disabled button loses the focus).
+ */
+export async function busyWhile(button, action) {
+  if (button.getAttribute("aria-busy") === "true") return;
+  button.setAttribute("aria-busy", "true");
+  try {
+    await action();
+  } finally {
+    button.removeAttribute("aria-busy");
+  }
+}

@@ -2,7 +2,7 @@
 
 import { api, ApiError, apiQuery, currentAccount, logIn, newIdempotencyKey } from "./api.js";
 import { flash, navigate } from "./app.js";
-import { errorBox, field, h, money, statusBadge, stockText, when } from "./dom.js";
+import { busyWhile, errorBox, field, h, money, statusBadge, stockText, when } from "./dom.js";
 
 const PAGE_SIZE = 12;
 // Order states after which nothing changes by itself; the order page polls until one is reached.
@@ -90,21 +90,20 @@ export async function product({ params }) {
   const quantity = h("input", { type: "number", id: "quantity", name: "quantity", min: "1", max: String(Math.max(available, 1)), value: "1", required: true });
   const button = h("button", { type: "submit", id: "add-to-cart", disabled: available === 0 }, "Add to cart");
   const form = h("form", { class: "buy" }, field("Quantity", quantity), button, problem);
-  form.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
-    problem.clear();
-    button.disabled = true;
-    try {
-      await api("cart", "/addtocart", {
-        method: "POST",
-        body: { userId: account._id, productId: product._id, quantity: Number(quantity.value) },
-      });
-      flash(`${quantity.value} × ${product.name} added to your cart.`);
-    } catch (error) {
-      problem.show(error.message);
-    } finally {
-      button.disabled = false;
-    }
+    busyWhile(button, async () => {
+      problem.clear();
+      try {
+        await api("cart", "/addtocart", {
+          method: "POST",
+          body: { userId: account._id, productId: product._id, quantity: Number(quantity.value) },
+        });
+        flash(`${quantity.value} × ${product.name} added to your cart.`);
+      } catch (error) {
+        problem.show(error.message);
+      }
+    });
   });
   return h("article", { class: "product" },
     heading(product.name),
@@ -125,18 +124,18 @@ export async function login({ query }) {
   const password = h("input", { type: "password", id: "login-password", name: "password", autocomplete: "current-password", required: true });
   const button = h("button", { type: "submit", id: "login-submit" }, "Log in");
   const form = h("form", { class: "narrow" }, field("E-mail", email), field("Password", password), button, problem);
-  form.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
-    problem.clear();
-    button.disabled = true;
-    try {
-      const account = await logIn(email.value.trim(), password.value);
-      password.value = "";
-      navigate(safeNext(query.get("next")), `Welcome, ${account.name}.`);
-    } catch (error) {
-      problem.show(error.message);
-      button.disabled = false;
-    }
+    busyWhile(button, async () => {
+      problem.clear();
+      try {
+        const account = await logIn(email.value.trim(), password.value);
+        password.value = "";
+        navigate(safeNext(query.get("next")), `Welcome, ${account.name}.`);
+      } catch (error) {
+        problem.show(error.message);
+      }
+    });
   });
   return h("section", {}, heading("Log in"), form,
     h("p", {}, "No account yet? ", h("a", { href: "#/register" }, "Register"), "."));
@@ -150,23 +149,23 @@ export async function register() {
   const button = h("button", { type: "submit", id: "register-submit" }, "Create account");
   const form = h("form", { class: "narrow" },
     field("Name", name), field("E-mail", email), field("Password", password, "At least 8 characters."), button, problem);
-  form.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", (event) => {
     event.preventDefault();
-    problem.clear();
-    button.disabled = true;
-    try {
-      await api("user", "/register", {
-        method: "POST",
-        body: { name: name.value.trim(), email: email.value.trim(), password: password.value },
-        auth: false,
-      });
-      const account = await logIn(email.value.trim(), password.value);
-      password.value = "";
-      navigate("#/", `Welcome, ${account.name}. Your account is ready.`);
-    } catch (error) {
-      problem.show(error.message);
-      button.disabled = false;
-    }
+    busyWhile(button, async () => {
+      problem.clear();
+      try {
+        await api("user", "/register", {
+          method: "POST",
+          body: { name: name.value.trim(), email: email.value.trim(), password: password.value },
+          auth: false,
+        });
+        const account = await logIn(email.value.trim(), password.value);
+        password.value = "";
+        navigate("#/", `Welcome, ${account.name}. Your account is ready.`);
+      } catch (error) {
+        problem.show(error.message);
+      }
+    });
   });
   return h("section", {}, heading("Create an account"), form,
     h("p", {}, "Already registered? ", h("a", { href: "#/login" }, "Log in"), "."));
