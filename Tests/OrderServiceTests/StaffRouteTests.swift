@@ -62,17 +62,28 @@ struct StaffRouteTests {
     @Test("GET /dead-letters: pending, claimed and re-driven letters per topic, every topic listed; admins only")
     func deadLetterCounts() async throws {
         let runtime = try await TestRuntimes.make(.order)
-        let app = try await buildApplication(runtime)
-        // The letters come from a runtime of their own (the order runtime's producer is the application's).
-        let letters = try await TestRuntimes.make(.payment)
+        let app = try await buildApplication(
+            runtime,
+            consumerGroups: .init(
+                payment: TestEnvironment.uniqueName("staff-routes-payment"),
+                inventory: TestEnvironment.uniqueName("staff-routes-inventory")
+            )
+        )
+        // The letters come from a runtime of their own (the order runtime's producer is the application's). They are
+        // user-created's, a topic the order service does not consume: the re-driven one is not dead-lettered again.
+        let letters = try await TestRuntimes.make(.cart)
         let producer = try letters.makeProducer()
         let admin = try EventAdmin(configuration: try letters.kafkaConfiguration(), logger: letters.logger)
         try await withRunning([{ try await producer.run() }]) {
             var offsets: [Int64] = []
-            for orderID in ["order-a", "order-b"] {
-                offsets.append(try await producer.send(Self.deadLetter(orderID: orderID)).offset)
+            for user in ["user-a", "user-b"] {
+                offsets.append(try await producer.send(Self.deadLetter(userID: user)).offset)
             }
-            _ = try await admin.redrive(Topics.paymentEvents.name, ids: [offsets[0]], producer: producer)
+            let redriven = try await admin.redrive(Topics.userCreated.name, ids: [offsets[0]], producer: producer)
+            guard case .published? = redriven.first?.result else {
+                Issue.record("not re-driven: \(redriven)")
+                return
+            }
 
             try await app.test(.router) { client in
                 let staff = try await runtime.bearerHeaders(userID: MongoObjectID().hex, role: .admin)
@@ -84,9 +95,9 @@ struct StaffRouteTests {
                     )
                     #expect(counts.compactMap { $0["topic"]?.stringValue } == Topics.all.map(\.name))
                     for count in counts {
-                        let payments = count["topic"]?.stringValue == Topics.paymentEvents.name
-                        #expect(count["pending"]?.numberValue == (payments ? 1 : 0), "\(count)")
-                        #expect(count["redriven"]?.numberValue == (payments ? 1 : 0), "\(count)")
+                        let users = count["topic"]?.stringValue == Topics.userCreated.name
+                        #expect(count["pending"]?.numberValue == (users ? 1 : 0), "\(count)")
+                        #expect(count["redriven"]?.numberValue == (users ? 1 : 0), "\(count)")
                         #expect(count["claimed"]?.numberValue == 0, "\(count)")
                     }
                 }
@@ -100,31 +111,21 @@ struct StaffRouteTests {
         await admin.shutdown()
     }
 
-    /// A `payment-events` event as a consumer dead-letters it (`KafkaBusDeadLetter`).
-    static func deadLetter(orderID: String) throws -> KafkaBusMessage {
-        let event = PaymentEvent(
-            .succeeded,
-            orderId: orderID,
-            userId: "u1",
-            reservationId: "r1",
-            amount: 12,
-            method: "card",
-            paymentId: "p-\(orderID)"
-        )
-        return KafkaBusMessage(
-            topic: KafkaBusDeadLetter.topic(for: Topics.paymentEvents.name),
-            key: event.key,
-            value: Array(try StorefrontJSON.encoder().encode(event)),
-            headers: EventHeaders.make(version: PaymentEvent.schemaVersion, requestID: "req-\(orderID)", trace: [:])
-                .merging([
-                    KafkaBusDeadLetter.Header.topic: Topics.paymentEvents.name,
-                    KafkaBusDeadLetter.Header.partition: "0",
-                    KafkaBusDeadLetter.Header.offset: "1",
-                    KafkaBusDeadLetter.Header.key: event.key,
-                    KafkaBusDeadLetter.Header.group: "order-service-payment-group",
-                    KafkaBusDeadLetter.Header.error: "the order store refused the update",
-                    KafkaBusDeadLetter.Header.attempts: "20",
-                ]) { $1 }
+    /// A `user-created` event as a consumer dead-letters it (`KafkaBusDeadLetter`).
+    static func deadLetter(userID: String) -> KafkaBusMessage {
+        KafkaBusMessage(
+            topic: KafkaBusDeadLetter.topic(for: Topics.userCreated.name),
+            key: userID,
+            value: Array(#"{"userId":"\#(userID)","email":"\#(userID)@example.com"}"#.utf8),
+            headers: EventHeaders.make(version: 1, requestID: "req-\(userID)", trace: [:]).merging([
+                KafkaBusDeadLetter.Header.topic: Topics.userCreated.name,
+                KafkaBusDeadLetter.Header.partition: "0",
+                KafkaBusDeadLetter.Header.offset: "1",
+                KafkaBusDeadLetter.Header.key: userID,
+                KafkaBusDeadLetter.Header.group: "cart-service-user-created-group",
+                KafkaBusDeadLetter.Header.error: "the cart store refused the insert",
+                KafkaBusDeadLetter.Header.attempts: "20",
+            ]) { $1 }
         )
     }
 }
