@@ -1,7 +1,6 @@
 import Hummingbird
 import KafkaBus
 import ServiceKit
-import StorefrontAdminKit
 
 /// Wires the order service: routes, the producer and outbox relay of `order-events`, the `payment-events` and
 /// `inventory-events` consumers, the sweeper and, at startup, the store's indexes and outbox; and the staff's count of
@@ -18,8 +17,8 @@ func buildApplication(
     let peers = Peers(client: runtime.client, logger: runtime.logger)
     let router = runtime.makeRouter(apiDocument: PackageResources.openapi_json)
     OrderController(repository: repository, peers: peers, settings: settings).addRoutes(to: router.protected)
-    let deadLetters = try EventAdmin(configuration: try runtime.kafkaConfiguration(), logger: runtime.logger)
-    DeadLetterController(admin: deadLetters).addRoutes(to: router.protected)
+    DeadLetterController(kafka: try runtime.kafkaConfiguration(), logger: runtime.logger)
+        .addRoutes(to: router.protected)
     let consumers = try OrderEvents(repository: repository, peers: peers)
         .makeConsumers(runtime: runtime, groups: consumerGroups)
     let byStatus = runtime.labelledGauge("storefront_orders", label: "status")

@@ -1,9 +1,11 @@
 import Hummingbird
+import KafkaBus
 import Logging
 import ServiceAuth
 import ServiceKit
 import StorefrontAdminKit
 import StorefrontContracts
+import Synchronization
 
 /// `GET /dead-letters` (admins only): for every event topic, how many of its events consumers gave up on
 /// (`<topic>.dlq`, see `KafkaBusDeadLetter`) and what became of them. The staff's health page shows it; the letters
@@ -12,8 +14,17 @@ import StorefrontContracts
 /// Answer: `[{topic, pending, claimed, redriven}]` in the order of `Topics.all`. `pending`: not re-driven yet;
 /// `claimed`: a redrive claimed it and has not confirmed it; `redriven`: published to its topic again.
 /// Errors: 401, 403, 503 `dependency_unavailable` when the brokers do not answer.
-struct DeadLetterController: Sendable {
-    let admin: EventAdmin
+final class DeadLetterController: Sendable {
+    private let kafka: KafkaBusConfiguration
+    private let logger: Logger
+    /// Opened by the first request and kept (closing a librdkafka client blocks, which a request must not): an order
+    /// service whose staff never open the page runs no admin client, its threads and idle wake-ups.
+    private let admin = Mutex<EventAdmin?>(nil)
+
+    init(kafka: KafkaBusConfiguration, logger: Logger) {
+        self.kafka = kafka
+        self.logger = logger
+    }
 
     struct TopicCount: Encodable, Sendable {
         var topic: String
@@ -34,11 +45,21 @@ struct DeadLetterController: Sendable {
     @Sendable
     func list(request: Request, context: ServiceRequestContext) async throws -> CountList {
         _ = try context.requireRole(.admin)
+        let admin = try self.admin.withLock { admin in
+            if let admin { return admin }
+            let opened = try EventAdmin(configuration: self.kafka, logger: self.logger)
+            admin = opened
+            return opened
+        }
+        return CountList(topics: try await Self.counts(admin, logger: context.logger))
+    }
+
+    private static func counts(_ admin: EventAdmin, logger: Logger) async throws -> [TopicCount] {
         var counts: [TopicCount] = []
         for topic in Topics.all {
             var count = TopicCount(topic: topic.name)
             do {
-                for letter in try await self.admin.deadLetters(topic.name) {
+                for letter in try await admin.deadLetters(topic.name) {
                     switch letter.state {
                     case .pending: count.pending += 1
                     case .claimed: count.claimed += 1
@@ -46,7 +67,7 @@ struct DeadLetterController: Sendable {
                     }
                 }
             } catch {
-                context.logger.warning(
+                logger.warning(
                     "dead letters not read",
                     metadata: ["topic": "\(topic.name)", "error": "\(error)"]
                 )
@@ -57,6 +78,6 @@ struct DeadLetterController: Sendable {
             }
             counts.append(count)
         }
-        return CountList(topics: counts)
+        return counts
     }
 }
