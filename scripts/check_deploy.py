@@ -344,6 +344,24 @@ def check_k8s(root, services, objects):
     nginx = root / "deploy/nginx/storefront.conf"
     if not confs or not nginx.is_file() or confs[0].get("storefront.conf") != nginx.read_text():
         fail(where, "ConfigMap gateway-conf does not hold deploy/nginx/storefront.conf")
+    # Every file of web/ served, where storefront.conf's `root web` finds it (/etc/nginx/web).
+    webs = [c for n, c in by_kind.get("ConfigMap", {}).items() if n.startswith("gateway-web")]
+    served = {}
+    for volume in (gspec.get("template") or {}).get("spec", {}).get("volumes") or []:
+        if (volume.get("configMap") or {}).get("name", "").startswith("gateway-web"):
+            data = webs[0].get("data", {}) if webs else {}
+            served = {item["path"]: data.get(item["key"]) for item in volume["configMap"].get("items") or []}
+    mounts = [
+        m.get("mountPath")
+        for c in (gspec.get("template") or {}).get("spec", {}).get("containers") or []
+        for m in c.get("volumeMounts") or []
+    ]
+    for file in sorted(p for p in (root / "web").rglob("*") if p.is_file()):
+        path = file.relative_to(root / "web").as_posix()
+        if served.get(path) != file.read_text():
+            fail(where, f"the gateway does not serve web/{path} (ConfigMap gateway-web, volume items)")
+    if "/etc/nginx/web" not in mounts:
+        fail(where, "the gateway does not mount its web storefront at /etc/nginx/web")
     ingress_backends = [
         path["backend"]["service"]["name"]
         for ingress in by_kind.get("Ingress", {}).values()
