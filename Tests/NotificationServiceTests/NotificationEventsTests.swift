@@ -221,19 +221,20 @@ struct NotificationEventsTests {
                 logger: NotificationTests.logger
             )
         )
-        // Two replicas' delivery loops on one store; the relay takes three leases to accept the message. The lease
-        // is 8 s so that a renewal (every 2.7 s) delayed by a busy store still lands in time.
-        let sender = SlowSender(delay: .seconds(24))
-        let first = NotificationTests.delivery(runtime, sender: sender, lease: 8000)
-        let second = NotificationTests.delivery(runtime, sender: sender, lease: 8000)
+        // Two replicas' delivery loops on one store; the relay takes two and a half leases to accept the message.
+        // The lease is 20 s so that a renewal (every 6.7 s) still lands in time when a busy machine makes each store
+        // call take seconds (8 s was not enough at load average 9).
+        let sender = SlowSender(delay: .seconds(50))
+        let first = NotificationTests.delivery(runtime, sender: sender, lease: 20_000)
+        let second = NotificationTests.delivery(runtime, sender: sender, lease: 20_000)
         let running = Task { await first.deliverDue() }
         #expect(await eventually { sender.begun == 1 })
         // While the first attempt waits for the relay, the other loop keeps looking and finds nothing due.
         var takenOver = 0
-        let end = ContinuousClock.now + .seconds(22)
+        let end = ContinuousClock.now + .seconds(48)
         while ContinuousClock.now < end {
             takenOver += await second.deliverDue()
-            try await Task.sleep(for: .milliseconds(500))
+            try await Task.sleep(for: .seconds(1))
         }
         #expect(await running.value == 1)
         #expect(takenOver == 0)
@@ -254,10 +255,11 @@ struct NotificationEventsTests {
             let message = NotificationTests.message(Topics.userCreated.name, event)
             ids.append(try #require(try await consumer.handle(message, logger: NotificationTests.logger)))
         }
-        // One pass sends both, each taking longer than the lease: the second is claimed 8 s after the pass began.
-        let sender = SlowSender(delay: .seconds(8))
-        let first = NotificationTests.delivery(runtime, sender: sender, lease: 6000)
-        let second = NotificationTests.delivery(runtime, sender: sender, lease: 6000)
+        // One pass sends both, each taking longer than the lease: the second is claimed 20 s after the pass began.
+        // (A lease of 15 s, renewed every 5 s, leaves room for slow store calls on a busy machine.)
+        let sender = SlowSender(delay: .seconds(20))
+        let first = NotificationTests.delivery(runtime, sender: sender, lease: 15_000)
+        let second = NotificationTests.delivery(runtime, sender: sender, lease: 15_000)
         let running = Task { await first.deliverDue() }
         #expect(await eventually { sender.begun == 2 })
         // Its claim runs for a lease from now (not from the pass's start, long lapsed): another replica finds
