@@ -24,6 +24,10 @@ package enum TestRuntimes {
             "mongo.database": database,
             "mongo.threads": "4",
             "mongo.serial.transactions": "true",
+            // The dev store is one process that the whole suite shares: on a loaded machine it can take seconds to
+            // answer, so tests wait long (those about the store being down set their own).
+            "mongo.server.selection.timeout.ms": "30000",
+            "mongo.socket.timeout.ms": "30000",
             "jwt.secret": self.jwtSecret,
             // Calls between services in tests wait long: on a loaded machine a real peer can take seconds, and
             // only the tests about timeouts (which set their own) care how long.
