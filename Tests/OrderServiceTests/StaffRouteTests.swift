@@ -48,7 +48,7 @@ struct StaffRouteTests {
             #expect(listed.array.first?["userId"]?.stringValue == first)
             #expect(listed.array.first?["total"]?.numberValue == 5)
 
-            for query in ["?status=lost", "?limit=0", "?limit=201", "?offset=-1", "?limit=x"] {
+            for query in ["?status=lost", "?limit=0", "?limit=201", "?offset=-1", "?limit=x", "?limit=5&limit=6"] {
                 let answer = try await stack.call(.get, stack.orderURL, "/order\(query)", headers: admin)
                 #expect(answer.status == 400 && answer.errorCode == "invalid_query", "\(query): \(answer.text)")
             }

@@ -383,28 +383,17 @@ struct OrderController: Sendable {
     @Sendable
     func list(request: Request, context: ServiceRequestContext) async throws -> OrderList {
         _ = try context.requireRole(.admin)
-        let parameters = request.uri.queryParameters
-        func invalid(_ message: String) -> APIError { APIError.badRequest(message, code: "invalid_query") }
-        func integer(_ name: String, _ range: ClosedRange<Int>, default value: Int) throws -> Int {
-            guard let text = parameters.get(name) else { return value }
-            guard let number = Int(text), range.contains(number) else {
-                throw invalid("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return number
-        }
+        let parameters = QueryParameters(request.uri.queryParameters)
         var status: OrderStatus?
-        if let text = parameters.get("status"), !text.isEmpty {
+        if let text = try parameters.single("status"), !text.isEmpty {
             guard let value = OrderStatus(rawValue: text) else {
                 let names = OrderStatus.allCases.map(\.rawValue).joined(separator: ", ")
-                throw invalid("status must be one of \(names)")
+                throw QueryParameters.invalid("status must be one of \(names)")
             }
             status = value
         }
-        let orders = try await self.repository.list(
-            status: status,
-            limit: try integer("limit", 1...200, default: 50),
-            offset: try integer("offset", 0...1_000_000, default: 0)
-        )
+        let page = try parameters.page()
+        let orders = try await self.repository.list(status: status, limit: page.limit, offset: page.offset)
         return OrderList(orders: orders.map(OrderResponse.init))
     }
 

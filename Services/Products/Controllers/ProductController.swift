@@ -330,45 +330,25 @@ struct ProductController: Sendable {
     /// - `limit`: 1–200 (default 50); `offset`: ≥ 0 (default 0).
     /// - Throws: 400 `invalid_query` naming the parameter.
     static func parseQuery(_ parameters: Parameters) throws -> ProductQuery {
-        func invalid(_ message: String) -> APIError { APIError.badRequest(message, code: "invalid_query") }
-        func single(_ name: String) throws -> String? {
-            let values = parameters.getAll(name)
-            guard values.count <= 1 else { throw invalid("\(name) may be given only once") }
-            return values.first
-        }
-        func price(_ name: String) throws -> Double? {
-            guard let text = try single(name) else { return nil }
-            guard let value = Double(text), value.isFinite, value >= 0 else {
-                throw invalid("\(name) must be a number of at least 0")
-            }
-            return value
-        }
-        func integer(_ name: String, _ range: ClosedRange<Int>) throws -> Int? {
-            guard let text = try single(name) else { return nil }
-            guard let value = Int(text), range.contains(value) else {
-                throw invalid("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound)")
-            }
-            return value
-        }
+        let parameters = QueryParameters(parameters)
         var query = ProductQuery()
-        if let text = try single("q"), !text.isEmpty {
-            guard text.count <= 200 else { throw invalid("q must be at most 200 characters") }
+        if let text = try parameters.single("q"), !text.isEmpty {
+            guard text.count <= 200 else { throw QueryParameters.invalid("q must be at most 200 characters") }
             query.text = text
         }
-        if let category = try single("category"), !category.isEmpty { query.category = category }
-        query.minPrice = try price("minPrice")
-        query.maxPrice = try price("maxPrice")
+        if let category = try parameters.single("category"), !category.isEmpty { query.category = category }
+        query.minPrice = try parameters.nonNegativeNumber("minPrice")
+        query.maxPrice = try parameters.nonNegativeNumber("maxPrice")
         if let minPrice = query.minPrice, let maxPrice = query.maxPrice, minPrice > maxPrice {
-            throw invalid("minPrice must not be greater than maxPrice")
+            throw QueryParameters.invalid("minPrice must not be greater than maxPrice")
         }
-        if let sort = try single("sort") {
+        if let sort = try parameters.single("sort") {
             guard let value = ProductQuery.Sort(rawValue: sort) else {
-                throw invalid("sort must be one of price, -price, name, -createdAt")
+                throw QueryParameters.invalid("sort must be one of price, -price, name, -createdAt")
             }
             query.sort = value
         }
-        query.limit = try integer("limit", 1...200) ?? 50
-        query.offset = try integer("offset", 0...1_000_000) ?? 0
+        (query.limit, query.offset) = try parameters.page()
         return query
     }
 }
