@@ -94,6 +94,11 @@ struct OrderRepository: Sendable {
     struct PlacementLost: Error {}
 
     /// Stores the new order with its `order-placed` event, and ends its placement, in one transaction.
+    ///
+    /// The placement is ended last, here and in ``reject(orderID:userID:reason:)``: on the dev store a transaction
+    /// cut short by a crash keeps the writes it made so far (gap 13), and a placement that is still there is rejected
+    /// by the sweeper, while an ended placement without its order or event would hold the cart's checkout and the
+    /// stock for good. (MongoDB aborts such a transaction, so there the order makes no difference.)
     /// - Throws: ``PlacementLost`` when the placement is gone (the sweeper rejected it: its checkout is released);
     ///   `MongoStoreError` when the store fails.
     func place(_ order: Order) async throws {
@@ -101,14 +106,16 @@ struct OrderRepository: Sendable {
         let event = order.event
         do {
             try await self.store.withTransaction { transaction in
-                let ended = try transaction.collection(Self.placementsName, as: Placement.self)
-                    .deleteOne(["_id": .string(order.id.hex)])
-                guard ended == 1 else { throw PlacementLost() }
                 try transaction.collection(Self.ordersName, as: Order.self).insert(order)
                 try Outbox.append(event, to: Topics.orderEvents, origin: origin, in: transaction)
+                let ended = try transaction.collection(Self.placementsName, as: Placement.self)
+                    .deleteOne(["_id": .string(order.id.hex)])
+                guard ended == 1 else { throw PlacementLost() }  // aborts: the order and its event go too
             }
         } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {
             guard try await self.find(order.id.hex) != nil else { throw error }  // gap 13: it did commit
+            // ...but perhaps not to its end: the order is stored, so its placement is over.
+            _ = try? await self.placements.deleteOne(["_id": .string(order.id.hex)])
         }
         self.relay.notify()
     }
@@ -130,12 +137,14 @@ struct OrderRepository: Sendable {
         do {
             ended = try await self.store.withTransaction { transaction in
                 let placements = transaction.collection(Self.placementsName, as: Placement.self)
-                guard let placement = try placements.findOne(["_id": .string(orderID)]),
-                    try placements.deleteOne(["_id": .string(orderID)]) == 1
-                else { return nil }
+                guard let placement = try placements.findOne(["_id": .string(orderID)]) else { return nil }
+                // The event first, the placement's end last (see place(_:)).
                 try Outbox.append(event, to: Topics.orderEvents, origin: origin, in: transaction)
+                guard try placements.deleteOne(["_id": .string(orderID)]) == 1 else { throw PlacementLost() }
                 return placement
             }
+        } catch is PlacementLost {
+            ended = nil  // ended meanwhile by another actor; the abort took the event back
         } catch let error as MongoStoreError where error.code == .server || error.code == .writeConflict {
             guard try await self.placements.findOne(["_id": .string(orderID)]) == nil else { throw error }
             ended = nil
