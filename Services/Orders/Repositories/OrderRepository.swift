@@ -90,7 +90,8 @@ struct OrderRepository: Sendable {
         try await self.placements.find(["createdAt": ["$lt": .int(cutoff)]], sort: ["createdAt": 1], limit: limit)
     }
 
-    /// The placement was rejected (by the sweeper) before the order could be stored.
+    /// The placement was ended by someone else (the sweeper rejected it, or a retry of its request did) before this
+    /// transaction could end it.
     struct PlacementLost: Error {}
 
     /// Stores the new order with its `order-placed` event, and ends its placement, in one transaction.
