@@ -112,27 +112,20 @@ struct ReservationTests {
             let results = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String).self) { group in
                 for _ in 0..<20 {
                     group.addTask {
-                        // A waiter that the first request outlasts answers 503 `reservation_busy`, as it may on a busy
-                        // machine; callers then ask again, and so does this test.
-                        var answer: (HTTPResponse.Status, String, String) = (.serviceUnavailable, "", "")
-                        for _ in 0..<100 {
-                            answer = try await client.execute(
+                        // A waiter that the first request outlasts answers 503 `reservation_busy` (callers ask again).
+                        let response = try await retryingWhileBusy("reservation_busy") {
+                            try await client.execute(
                                 uri: "/reserve",
                                 method: .post,
                                 headers: service,
                                 body: InventoryTests.reserveBody("order-b", [(product, 3)])
-                            ) { response in
-                                (
-                                    response.status,
-                                    (try? InventoryTests.decode(InventoryTests.ReservationBody.self, response))?
-                                        .reservationId ?? "",
-                                    InventoryTests.errorCode(response)
-                                )
-                            }
-                            guard answer.0 == .serviceUnavailable, answer.2 == "reservation_busy" else { break }
-                            try await Task.sleep(for: .milliseconds(200))
+                            ) { $0 }
                         }
-                        return (answer.0, answer.1)
+                        return (
+                            response.status,
+                            (try? InventoryTests.decode(InventoryTests.ReservationBody.self, response))?.reservationId
+                                ?? ""
+                        )
                     }
                 }
                 return try await group.reduce(into: [(HTTPResponse.Status, String)]()) { $0.append($1) }

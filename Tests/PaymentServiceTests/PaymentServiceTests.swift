@@ -269,25 +269,18 @@ struct PaymentServiceTests {
                     let results = try await withThrowingTaskGroup(of: (HTTPResponse.Status, String?).self) { group in
                         for _ in 0..<8 {
                             group.addTask {
-                                // A waiter that the first charge outlasts answers 503 `payment_in_progress`, as it may
-                                // on a busy machine; the order service then asks again, and so does this test.
-                                for _ in 0..<100 {
-                                    let response = try await Self.pay(
+                                // A waiter that the first charge outlasts answers 503 `payment_in_progress` (the
+                                // order service asks again).
+                                let response = try await retryingWhileBusy("payment_in_progress") {
+                                    try await Self.pay(
                                         client,
                                         headers: service,
                                         orderId: orderId,
                                         userId: user,
                                         amount: "10"
                                     )
-                                    let object = Self.object(response)
-                                    let code = (object["error"] as? [String: Any])?["code"] as? String
-                                    if response.status == .serviceUnavailable, code == "payment_in_progress" {
-                                        try await Task.sleep(for: .milliseconds(200))
-                                        continue
-                                    }
-                                    return (response.status, object["_id"] as? String)
                                 }
-                                return (.serviceUnavailable, nil)
+                                return (response.status, Self.object(response)["_id"] as? String)
                             }
                         }
                         return try await group.reduce(into: []) { $0.append($1) }

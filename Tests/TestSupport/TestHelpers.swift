@@ -61,6 +61,24 @@ extension TestResponse {
     }
 }
 
+/// Sends again (after 200 ms, at most `attempts` times) while the answer is a 503 with error `code`: what a caller
+/// does when a concurrent request for the same thing (an order's charge or reservation) outlasts the server's wait,
+/// as it may on a busy machine. Returns the first other answer, or the last 503.
+package func retryingWhileBusy(
+    _ code: String,
+    attempts: Int = 100,
+    _ send: () async throws -> TestResponse
+) async throws -> TestResponse {
+    var response = try await send()
+    var sent = 1
+    while sent < attempts, response.status == .serviceUnavailable, response.errorEnvelope?.code == code {
+        try await Task.sleep(for: .milliseconds(200))
+        response = try await send()
+        sent += 1
+    }
+    return response
+}
+
 extension ServiceRuntime {
     /// `Authorization: Bearer <token>` for a caller signed by this runtime's authority, plus a JSON content type.
     package func bearerHeaders(userID: String = "u1", role: Role = .customer) async throws -> HTTPFields {

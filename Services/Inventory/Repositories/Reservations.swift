@@ -91,17 +91,15 @@ struct Reservations: Sendable {
         return .busy
     }
 
-    /// The order's reservation once it is past `reserving`; `nil` when there is none (anymore).
-    /// Polls with a growing pause (20 ms doubling to 640 ms): many waiters polling every 20 ms would keep the store
-    /// busy enough to delay the very reservation they wait for.
+    /// The order's reservation once it is past `reserving`; `nil` when there is none (anymore). Polls with a
+    /// ``PollPause``.
     private func settled(orderID: String) async throws -> Reservation? {
         let deadline = ContinuousClock.now + .seconds(10)
-        var pause = Duration.milliseconds(20)
+        var pause = PollPause()
         while ContinuousClock.now < deadline {
             guard let existing = try await self.find(orderID: orderID) else { return nil }
             if existing.stock != .reserving { return existing }
-            try await Task.sleep(for: pause)
-            pause = min(pause * 2, .milliseconds(640))
+            try await pause.sleep()
         }
         throw APIError.unavailable(
             "the reservation for this order is still being made; try again",

@@ -65,12 +65,11 @@ struct PaymentRepository: Sendable {
 
     /// Claims the order's charge by inserting `claim` (status `processing`, `chargeKey` = order id), or returns the
     /// order's existing charge. Waits while another request's charge of the same order is in flight, looking again
-    /// after a growing pause (20 ms doubling to 640 ms): many waiters looking every 20 ms would keep the store busy
-    /// enough to delay the very charge they wait for.
+    /// after a ``PollPause``.
     /// - Throws: 503 `payment_in_progress` when another charge stays in flight longer than ``settleWait`` (retry).
     func claim(_ claim: Payment) async throws -> ClaimOutcome {
         let deadline = ContinuousClock.now + self.settleWait
-        var pause = Duration.milliseconds(20)
+        var pause = PollPause()
         while true {
             do {
                 try await self.payments.insert(claim)
@@ -92,8 +91,7 @@ struct PaymentRepository: Sendable {
                     code: "payment_in_progress"
                 )
             }
-            try await Task.sleep(for: pause)
-            pause = min(pause * 2, .milliseconds(640))
+            try await pause.sleep()
         }
     }
 
