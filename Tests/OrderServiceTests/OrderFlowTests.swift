@@ -165,6 +165,50 @@ struct OrderFlowTests {
         }
     }
 
+    @Test(
+        "Idempotency-Key whose first request died before its placement: after the time limit, a retry places the order"
+    )
+    func idempotencyKeyTakenOver() async throws {
+        try await OrderStack.with { stack in
+            let user = try await stack.newUser()
+            let product = try await stack.newProduct(price: 4, stock: 10)
+            try await stack.addToCart(user, product, 1)
+            let first = try await stack.placeOrder(user, key: "k-dead")
+            #expect(first.status == 201, "\(first.text)")
+            let firstID = try #require(first.string("_id"))
+            #expect(try await eventually { try await stack.cartLines(user) == 0 })
+            try await stack.addToCart(user, product, 2)
+            // Make the key's record what a request leaves when it dies after its claim, before its placement: still
+            // processing, no answer, its chosen order id never placed, and older than the placement time limit.
+            let keys = stack.order.store.collection("idempotencyKeys", as: JSONValue.self)
+            let chosen = MongoObjectID().hex
+            let stale = Date().epochMilliseconds - 3_600_000
+            let updated = try await keys.updateOne(
+                ["orderId": .string(firstID)],
+                [
+                    "$set": ["state": "processing", "orderId": .string(chosen), "createdAt": .int(stale)],
+                    "$unset": ["responseStatus": "", "responseBody": ""],
+                ]
+            )
+            #expect(updated.matchedCount == 1)
+            let retried = try await stack.placeOrder(user, key: "k-dead")
+            #expect(retried.status == 201, "\(retried.text)")
+            let retriedID = try #require(retried.string("_id"))
+            #expect(retriedID != firstID && retriedID != chosen)
+            if case .array(let lines)? = retried.json?["products"] {
+                #expect(lines.count == 1 && lines.first?["quantity"]?.numberValue == 2, "\(retried.text)")
+            } else {
+                Issue.record("no products array: \(retried.text)")
+            }
+            // The key now answers with the new order, which is the only one it made.
+            let again = try await stack.placeOrder(user, key: "k-dead")
+            #expect(again.status == 201 && again.string("_id") == retriedID, "\(again.text)")
+            #expect(try await keys.count(["orderId": .string(retriedID), "state": "done"]) == 1)
+            #expect(try await stack.orders().count(["userId": .string(user)]) == 2)
+            #expect(try await stack.charges() == 2)
+        }
+    }
+
     @Test("a line added while the order is pending is still in the cart after the confirmation; the ordered ones left")
     func lineAddedWhilePending() async throws {
         // The stub charges and holds the event back, so the order stays pending until this test sends the event.

@@ -100,8 +100,13 @@ struct OrderController: Sendable {
         guard paymentInfo.utf8.count <= 1000 else { throw APIError.validation("paymentInfo is too long") }
 
         guard let key = request.headers[Self.idempotencyHeader] else {
-            return try await self.place(userID: userID, address: address, paymentInfo: paymentInfo, context: context)
-                .response
+            return try await self.place(
+                orderID: MongoObjectID(),
+                userID: userID,
+                address: address,
+                paymentInfo: paymentInfo,
+                context: context
+            ).response
         }
         guard !key.isEmpty, key.utf8.count <= 255 else {
             throw APIError.validation("Idempotency-Key must be 1 to 255 characters")
@@ -116,10 +121,13 @@ struct OrderController: Sendable {
                 as: UTF8.self
             )
         )
+        // The order id is chosen with the claim and stored in it, so a repeat finds the order the key made.
+        let orderID = MongoObjectID()
         var owner: String
         switch try await self.repository.claim(
             id: keyID,
             hash: fingerprint,
+            orderID: orderID.hex,
             ttlMillis: self.settings.idempotencyTTL,
             staleMillis: self.settings.placementTimeoutMillis
         ) {
@@ -137,14 +145,19 @@ struct OrderController: Sendable {
             // The first request chose an order: once stored, the order is the answer, whatever became of that
             // request (a crash, or still charging). Before, the request may have died; after the placement time
             // limit, its placement is rejected (checkout and stock released) and this request starts again.
-            guard let orderID = record.orderId else { throw Self.keyInProgress }
-            if let order = try await self.repository.find(orderID) { return try Self.replay(order) }
+            guard let chosen = record.orderId else { throw Self.keyInProgress }
+            if let order = try await self.repository.find(chosen) { return try Self.replay(order) }
             guard record.createdAt <= Date().epochMilliseconds - self.settings.placementTimeoutMillis else {
                 throw Self.keyInProgress
             }
-            await self.reject(orderID: orderID, userID: userID, reason: "the request placing it stopped")
-            if let order = try await self.repository.find(orderID) { return try Self.replay(order) }
-            guard let taken = try await self.repository.takeOver(record, ttlMillis: self.settings.idempotencyTTL)
+            await self.reject(orderID: chosen, userID: userID, reason: "the request placing it stopped")
+            if let order = try await self.repository.find(chosen) { return try Self.replay(order) }
+            guard
+                let taken = try await self.repository.takeOver(
+                    record,
+                    orderID: orderID.hex,
+                    ttlMillis: self.settings.idempotencyTTL
+                )
             else { throw Self.keyInProgress }
             context.logger.info("Idempotency-Key taken over from a request that stopped before placing its order")
             owner = taken
@@ -152,13 +165,12 @@ struct OrderController: Sendable {
         let placed: Placed
         do {
             placed = try await self.place(
+                orderID: orderID,
                 userID: userID,
                 address: address,
                 paymentInfo: paymentInfo,
                 context: context
-            ) { orderID in
-                try await self.repository.attach(key: keyID, owner: owner, orderID: orderID)
-            }
+            )
         } catch {
             // Nothing was created (every failure after the order is stored still answers 201): free the key.
             try? await self.repository.release(key: keyID, owner: owner)
@@ -184,24 +196,22 @@ struct OrderController: Sendable {
         var response: Response { OrderController.jsonResponse(status: 201, body: self.body, replayed: false) }
     }
 
-    /// The placement itself. The order id is chosen first and recorded as a placement; the cart is checked out under
-    /// it (so a second `POST /order` for the same lines gets 409 `checkout_in_progress`); then prices, the stock
-    /// reservation, and the order stored with its `order-placed` event in the transaction that ends the placement;
-    /// then the charge. A failure before the order is stored rejects the placement (`order-rejected`: the cart gets
-    /// its lines back) and is answered as an error; from the stored order on, every outcome is an order in a defined
-    /// state (201).
+    /// The placement itself. The order id (the caller's choice) is recorded as a placement first; the cart is checked
+    /// out under it (so a second `POST /order` for the same lines gets 409 `checkout_in_progress`); then prices, the
+    /// stock reservation, and the order stored with its `order-placed` event in the transaction that ends the
+    /// placement; then the charge. A failure before the order is stored rejects the placement (`order-rejected`: the
+    /// cart gets its lines back, inventory releases what it reserved for the order) and is answered as an error; from
+    /// the stored order on, every outcome is an order in a defined state (201).
     private func place(
+        orderID: MongoObjectID,
         userID: String,
         address: String,
         paymentInfo: String,
-        context: ServiceRequestContext,
-        orderChosen: (String) async throws -> Void = { _ in }
+        context: ServiceRequestContext
     ) async throws -> Placed {
         guard try await self.peers.users.exists(userID) else {
             throw APIError(.notFound, code: "user_not_found", message: "user not found")
         }
-        let orderID = MongoObjectID()
-        try await orderChosen(orderID.hex)
         var logger = context.logger
         logger[metadataKey: "order.id"] = "\(orderID.hex)"
         try await self.repository.beginPlacement(orderID: orderID.hex, userID: userID)
@@ -246,7 +256,6 @@ struct OrderController: Sendable {
                 reservation = id
             }
             reservationID = reservation  // for the failure paths below
-            try await self.repository.recordReservation(orderID: orderID.hex, reservationID: reservation)
             let millis = Date().epochMilliseconds
             stored = Order(
                 id: orderID,
@@ -340,11 +349,10 @@ struct OrderController: Sendable {
     /// sweeper once the placement is old enough.
     private func reject(orderID: String, userID: String, reason: String, reservationID: String? = nil) async {
         do {
-            guard let placement = try await self.repository.reject(orderID: orderID, userID: userID, reason: reason)
-            else { return }
-            if let reservation = reservationID ?? placement.reservationId {
-                await self.peers.withdrawReservationLater(reservation)
+            guard try await self.repository.reject(orderID: orderID, userID: userID, reason: reason) != nil else {
+                return
             }
+            if let reservationID { await self.peers.withdrawReservationLater(reservationID) }
         } catch {
             self.peers.logger.warning(
                 "placement not rejected now; the sweeper will",

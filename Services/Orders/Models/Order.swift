@@ -77,18 +77,17 @@ struct Order: Codable, Sendable, Equatable {
 
 /// A `POST /order` in progress (`OrderService.placements`, `_id` = the chosen order id): written before the cart is
 /// checked out and removed in the transaction that stores the order, or in the one that rejects the checkout. One that
-/// stays behind belongs to a request that died; the sweeper rejects it, which releases its checkout and reservation.
+/// stays behind belongs to a request that died; the sweeper rejects it, and its `order-rejected` event releases the
+/// checkout (cart) and any stock reserved for the order (inventory releases by order id).
 struct Placement: Codable, Sendable, Equatable {
     var id: String
     var userId: String
     /// Epoch milliseconds.
     var createdAt: Int64
-    /// Set once stock is reserved, so a rejection can withdraw it.
-    var reservationId: String?
 
     enum CodingKeys: String, CodingKey {
         case id = "_id"
-        case userId, createdAt, reservationId
+        case userId, createdAt
     }
 }
 

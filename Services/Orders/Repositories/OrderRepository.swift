@@ -72,14 +72,6 @@ struct OrderRepository: Sendable {
         try await self.placements.insert(Placement(id: orderID, userId: userID, createdAt: Date().epochMilliseconds))
     }
 
-    /// Notes the reservation taken for the placement, so that a rejection can withdraw it.
-    func recordReservation(orderID: String, reservationID: String) async throws {
-        try await self.placements.updateOne(
-            ["_id": .string(orderID)],
-            ["$set": ["reservationId": .string(reservationID)]]
-        )
-    }
-
     /// Removes a placement that checked nothing out (the cart was empty or already checked out).
     func forgetPlacement(orderID: String) async throws {
         try await self.placements.deleteOne(["_id": .string(orderID)])
@@ -216,10 +208,17 @@ struct OrderRepository: Sendable {
         case inProgress(IdempotencyRecord)
     }
 
-    /// Claims `id` for a request with fingerprint `hash`: an insert on the unique `_id`, so of concurrent duplicates
-    /// exactly one wins. An expired key (`expiresAt` passed), or one still `processing` after `staleMillis` without
-    /// having chosen an order (its request died early), is taken over.
-    func claim(id: String, hash: String, ttlMillis: Int64, staleMillis: Int64) async throws -> ClaimOutcome {
+    /// Claims `id` for a request with fingerprint `hash` that will place order `orderID`: an insert on the unique
+    /// `_id`, so of concurrent duplicates exactly one wins. An expired key (`expiresAt` passed), or one still
+    /// `processing` after `staleMillis` without an order id (written before claims carried it; its request died
+    /// early), is taken over.
+    func claim(
+        id: String,
+        hash: String,
+        orderID: String,
+        ttlMillis: Int64,
+        staleMillis: Int64
+    ) async throws -> ClaimOutcome {
         for _ in 0..<5 {
             let now = Date().epochMilliseconds
             let owner = UUID().uuidString
@@ -228,6 +227,7 @@ struct OrderRepository: Sendable {
                 requestHash: hash,
                 state: "processing",
                 owner: owner,
+                orderId: orderID,
                 createdAt: now,
                 expiresAt: now + ttlMillis
             )
@@ -238,7 +238,9 @@ struct OrderRepository: Sendable {
             guard let existing = try await self.keys.findOne(["_id": .string(id)]) else { continue }
             let stale = existing.state == "processing" && existing.createdAt <= now - staleMillis
             if existing.expiresAt <= now || (stale && existing.orderId == nil && existing.requestHash == hash) {
-                if let owner = try await self.takeOver(existing, ttlMillis: ttlMillis) { return .claimed(owner: owner) }
+                if let owner = try await self.takeOver(existing, orderID: orderID, ttlMillis: ttlMillis) {
+                    return .claimed(owner: owner)
+                }
                 continue
             }
             guard existing.requestHash == hash else { return .mismatch }
@@ -251,9 +253,9 @@ struct OrderRepository: Sendable {
     }
 
     /// Takes the key over from the request that holds `existing` (conditioned on that holder, so of concurrent
-    /// takers one wins): a fresh `processing` claim without an order. Returns the new owner, or `nil` when another
+    /// takers one wins): a fresh `processing` claim for order `orderID`. Returns the new owner, or `nil` when another
     /// request took it first.
-    func takeOver(_ existing: IdempotencyRecord, ttlMillis: Int64) async throws -> String? {
+    func takeOver(_ existing: IdempotencyRecord, orderID: String, ttlMillis: Int64) async throws -> String? {
         let now = Date().epochMilliseconds
         let owner = UUID().uuidString
         let record = IdempotencyRecord(
@@ -261,6 +263,7 @@ struct OrderRepository: Sendable {
             requestHash: existing.requestHash,
             state: "processing",
             owner: owner,
+            orderId: orderID,
             createdAt: now,
             expiresAt: now + ttlMillis
         )
@@ -269,14 +272,6 @@ struct OrderRepository: Sendable {
             with: record
         )
         return result.matchedCount == 1 ? owner : nil
-    }
-
-    /// Records the order the claimed request created.
-    func attach(key id: String, owner: String, orderID: String) async throws {
-        try await self.keys.updateOne(
-            ["_id": .string(id), "owner": .string(owner)],
-            ["$set": ["orderId": .string(orderID)]]
-        )
     }
 
     /// Stores the answer, so a repeat of the request gets it back.

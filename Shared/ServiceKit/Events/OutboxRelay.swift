@@ -11,11 +11,12 @@ import Synchronization
 ///
 /// A `Service`: add it right after the producer (so it stops before the producer flushes). ``run()`` loops until
 /// graceful shutdown or cancellation: it reads up to ``batchSize`` of the oldest records (by `createdAt`, then
-/// `sequence`), sends them one at a time in that order, and deletes each after its acknowledgement. When a send or a
-/// delete fails it stops the batch (so a later event of the same key never overtakes an earlier one), waits (100 ms,
-/// doubling up to 5 s) and starts again from the oldest record; it retries forever. It wakes up when ``notify()`` is
-/// called (by a writer whose transaction committed) and otherwise every `pollInterval`, which picks up records left
-/// by a crash or written by another instance.
+/// `sequence`), sends them one at a time in that order, and then deletes the acknowledged ones in one command (a store
+/// round trip per batch, not per record). At the first failed send it stops the batch (so a later event of the same
+/// key never overtakes an earlier one) and deletes what was acknowledged before it; after a failed send or delete it
+/// waits (100 ms, doubling up to 5 s) and starts again from the oldest record; it retries forever. It wakes up when
+/// ``notify()`` is called (by a writer whose transaction committed) and otherwise every `pollInterval`, which picks up
+/// records left by a crash or written by another instance.
 ///
 /// Delivery is at least once: a crash (or a failed delete) after the acknowledgement publishes the record again, and
 /// two instances of a service may both publish a record; consumers deduplicate on the event id.
@@ -148,9 +149,14 @@ package final class OutboxRelay: Service, Sendable {
             self.logger.warning("outbox: cannot read the outbox; retrying", metadata: ["error": "\(error)"])
             return .failed
         }
+        var published: [String] = []
+        var outcome: BatchOutcome = batch.count == self.batchSize ? .more : .drained
         for record in batch {
             // Graceful shutdown: finish the send in progress, start no other.
-            if self.isStopped { return .drained }
+            if self.isStopped {
+                outcome = .drained
+                break
+            }
             let headers = EventHeaders.make(
                 version: record.version,
                 requestID: record.requestId,
@@ -171,20 +177,24 @@ package final class OutboxRelay: Service, Sendable {
                     "outbox: publishing failed; retrying",
                     metadata: ["error": "\(error)", "event.id": "\(record._id)", "kafka.topic": "\(record.topic)"]
                 )
-                return .failed
+                outcome = .failed
+                break
             }
-            do {
-                try await self.records.deleteOne(["_id": .string(record._id)])
-            } catch {
-                // Published but not deleted: it will be published again (consumers deduplicate on the event id).
-                self.logger.warning(
-                    "outbox: cannot delete a published record; it will be published again",
-                    metadata: ["error": "\(error)", "event.id": "\(record._id)"]
-                )
-                return .failed
-            }
+            published.append(record._id)
         }
-        return batch.count == self.batchSize ? .more : .drained
+        guard !published.isEmpty else { return outcome }
+        // What the broker acknowledged goes in one command (one store round trip per batch, not per record).
+        do {
+            try await self.records.deleteMany(["_id": ["$in": .array(published.map { .string($0) })]])
+        } catch {
+            // Published but not deleted: they will be published again (consumers deduplicate on the event id).
+            self.logger.warning(
+                "outbox: cannot delete published records; they will be published again",
+                metadata: ["error": "\(error)", "records": "\(published.count)"]
+            )
+            return .failed
+        }
+        return outcome
     }
 
     private var isStopped: Bool { self.wakeup.withLock { $0.stopped } }
