@@ -34,7 +34,8 @@ final class PaymentStub: Sendable {
         case decline
         /// 503 `processor_unavailable`, nothing stored.
         case unavailable
-        /// 201 and a stored `success` payment, but no event (a lost publish): only the sweeper can settle the order.
+        /// 202 (accepted: the outcome comes as an event) and a stored `success` payment, but no event (a lost
+        /// publish): the order stays pending until an event comes or the sweeper settles it.
         case approveWithoutEvent
         /// No answer until ``PaymentStub/release()`` (or 60 s), then 503; nothing charged: a caller that dies while
         /// waiting dies before the charge.
@@ -121,7 +122,7 @@ final class PaymentStub: Sendable {
             }
             let body = try await request.decode(as: PayBody.self, context: context)
             if let existing = self.payments.withLock({ $0.first { $0.orderId == body.orderId } }) {
-                return try Self.json(.ok, existing)
+                return try Self.json(mode == .approveWithoutEvent ? .accepted : .ok, existing)
             }
             // The callback: the order must be stored before payment is asked.
             guard let client = self.orderClient.withLock({ $0 }) else {
@@ -145,7 +146,7 @@ final class PaymentStub: Sendable {
             self.payments.withLock { $0.append(payment) }
             if mode != .approveWithoutEvent { try await self.publish(payment, status: status) }
             if mode == .decline { return try Self.error(HTTPResponse.Status(code: 402), "card_declined") }
-            return try Self.json(.created, payment)
+            return try Self.json(mode == .approveWithoutEvent ? .accepted : .created, payment)
         }
         router.get("/payments") { request, _ -> Response in
             let orderID = request.uri.queryParameters.get("orderId") ?? ""

@@ -199,7 +199,8 @@ struct OrderController: Sendable {
     /// The placement itself. The order id (the caller's choice) is recorded as a placement first; the cart is checked
     /// out under it (so a second `POST /order` for the same lines gets 409 `checkout_in_progress`); then prices, the
     /// stock reservation, and the order stored with its `order-placed` event in the transaction that ends the
-    /// placement; then the charge. A failure before the order is stored rejects the placement (`order-rejected`: the
+    /// placement; then the charge, whose answer confirms the order (or fails it) at once; a charge the payment service
+    /// only accepted (202) leaves it pending for the payment event. A failure before the order is stored rejects the placement (`order-rejected`: the
     /// cart gets its lines back, inventory releases what it reserved for the order) and is answered as an error; from
     /// the stored order on, every outcome is an order in a defined state (201).
     private func place(
@@ -295,9 +296,16 @@ struct OrderController: Sendable {
             ),
             attempts: self.settings.paymentAttempts
         )
+        // The state the answer shows: the transition made here, else the order as stored now.
+        var settled: Order?
         switch outcome {
         case .charged:
-            break  // the payment-events success confirms it
+            // The charge's answer is its outcome: confirm now, so the client's answer is final and the confirmation
+            // does not wait for the event (the payment-events success then finds the order confirmed).
+            settled = try? await self.repository.transition(orderID, from: [.pending], to: .confirmed)
+            if settled != nil { logger.info("order confirmed") }
+        case .accepted:
+            break  // the payment service settles the charge later: its payment-events event settles the order
         case .declined(let reason), .rejected(let reason), .unavailable(let reason):
             let why: String
             switch outcome {
@@ -308,11 +316,15 @@ struct OrderController: Sendable {
             logger.warning("order failed at payment", metadata: ["reason": "\(reason)"])
             // `order-failed` makes inventory release the stock; withdrawing it here too means the answer already
             // finds it back on sale.
-            if (try? await self.repository.transition(orderID, from: [.pending], to: .failed, reason: why)) != nil {
-                await self.peers.withdrawReservationLater(stored.reservationId)
-            }
+            settled = try? await self.repository.transition(orderID, from: [.pending], to: .failed, reason: why)
+            if settled != nil { await self.peers.withdrawReservationLater(stored.reservationId) }
         }
-        let current = (try? await self.repository.find(orderID.hex)) ?? stored
+        var current = stored
+        if let settled {
+            current = settled
+        } else if let found = try? await self.repository.find(orderID.hex) {
+            current = found
+        }
         let body = String(decoding: try StorefrontJSON.encoder().encode(OrderResponse(current)), as: UTF8.self)
         return Placed(body: body)
     }

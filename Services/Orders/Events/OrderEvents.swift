@@ -11,8 +11,9 @@ import StorefrontContracts
 /// outcome is dead-lettered (`UnprocessableEvent`); a transient failure is retried in place by the consumer.
 ///
 /// `payment-events` (group `order-service-payment-group`):
-/// - `success`: pending → confirmed (its `order-confirmed` takes the ordered lines out of the cart). For an order already `failed` or
-///   `cancelled` (payment outcome unknown at the time, or cancelled while paying) the reservation is withdrawn (so
+/// - `success`: pending → confirmed (its `order-confirmed` takes the ordered lines out of the cart), for an order whose
+///   `POST /order` did not confirm it on the charge's answer (the charge was only accepted, or the request died before
+///   it could). For an order already `failed` or `cancelled` (payment outcome unknown at the time, or cancelled while paying) the reservation is withdrawn (so
 ///   inventory sells nothing for it, or puts back what it sold) and the charge is refunded.
 /// - `failed` / `failure` (the original's word): pending → failed.
 /// - `refunded` (when `fullyRefunded` is not `false`): confirmed | cancelled → refunded, and the reservation is
@@ -60,11 +61,16 @@ struct OrderEvents: Sendable {
         logger[metadataKey: "event.id"] = "\(event.eventId ?? "-")"
         switch outcome {
         case .succeeded:
-            if try await self.repository.transition(id, from: [.pending], to: .confirmed) != nil {
-                logger.info("order confirmed")  // its order-confirmed event takes the lines out of the cart
-                return
+            // Usually `POST /order` confirmed the order on the charge's answer already: then this is one read.
+            var current = try await self.repository.find(orderID)
+            if current?.status == .pending {
+                if try await self.repository.transition(id, from: [.pending], to: .confirmed) != nil {
+                    logger.info("order confirmed")  // its order-confirmed event takes the lines out of the cart
+                    return
+                }
+                current = try await self.repository.find(orderID)
             }
-            guard let order = try await self.repository.find(orderID) else {
+            guard let order = current else {
                 logger.info("payment event for an unknown order: skipped")
                 return
             }

@@ -51,8 +51,10 @@ struct Peers: Sendable {
     }
 
     enum PaymentOutcome: Sendable, Equatable {
-        /// The payment-events success confirms the order.
+        /// Charged (200/201): the order can be confirmed now.
         case charged
+        /// Accepted for later (202): the payment-events event settles the order.
+        case accepted
         /// 402 (or an existing failed payment): final.
         case declined(String)
         /// 503, a timeout or no connection, after every attempt: outcome unknown on the payment side.
@@ -70,6 +72,7 @@ struct Peers: Sendable {
             do {
                 switch try await self.payments.charge(charge) {
                 case .charged: return .charged
+                case .accepted: return .accepted
                 case .declined(let reason): return .declined(reason)
                 case .rejected(let reason): return .rejected(reason)
                 }

@@ -23,8 +23,10 @@ package struct PaymentClient: Sendable {
 
     /// What one `POST /payments` answered.
     package enum ChargeOutcome: Sendable, Equatable {
-        /// 200/201/202 with a successful payment.
+        /// 200/201 with a successful payment: the charge happened.
         case charged
+        /// 202: the payment service took the charge and settles it later; its `payment-events` event tells how.
+        case accepted
         /// 402, or a stored payment that is not a success: final.
         case declined(String)
         /// Any other 4xx (404 `order_not_found`, 422 `amount_mismatch` …): nothing charged.
@@ -48,7 +50,7 @@ package struct PaymentClient: Sendable {
             if case .string(let status)? = json?["status"], status.lowercased() != "success" {
                 return .declined("payment \(status)")
             }
-            return .charged
+            return response.status.code == 202 ? .accepted : .charged
         case 402:
             return .declined(Self.errorCode(json) ?? "card_declined")
         case 500...:
