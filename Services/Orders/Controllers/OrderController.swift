@@ -200,9 +200,9 @@ struct OrderController: Sendable {
     /// out under it (so a second `POST /order` for the same lines gets 409 `checkout_in_progress`); then prices, the
     /// stock reservation, and the order stored with its `order-placed` event in the transaction that ends the
     /// placement; then the charge, whose answer confirms the order (or fails it) at once; a charge the payment service
-    /// only accepted (202) leaves it pending for the payment event. A failure before the order is stored rejects the placement (`order-rejected`: the
-    /// cart gets its lines back, inventory releases what it reserved for the order) and is answered as an error; from
-    /// the stored order on, every outcome is an order in a defined state (201).
+    /// only accepted (202) leaves it pending for the payment event. A failure before the order is stored rejects the
+    /// placement (`order-rejected`: the cart gets its lines back, inventory releases what it reserved for the order)
+    /// and is answered as an error; from the stored order on, every outcome is an order in a defined state (201).
     private func place(
         orderID: MongoObjectID,
         userID: String,

@@ -13,8 +13,9 @@ import StorefrontContracts
 /// `payment-events` (group `order-service-payment-group`):
 /// - `success`: pending → confirmed (its `order-confirmed` takes the ordered lines out of the cart), for an order whose
 ///   `POST /order` did not confirm it on the charge's answer (the charge was only accepted, or the request died before
-///   it could). For an order already `failed` or `cancelled` (payment outcome unknown at the time, or cancelled while paying) the reservation is withdrawn (so
-///   inventory sells nothing for it, or puts back what it sold) and the charge is refunded.
+///   it could). For an order already `failed` or `cancelled` (payment outcome unknown at the time, or cancelled while
+///   paying) the reservation is withdrawn (so inventory sells nothing for it, or puts back what it sold) and the
+///   charge is refunded.
 /// - `failed` / `failure` (the original's word): pending → failed.
 /// - `refunded` (when `fullyRefunded` is not `false`): confirmed | cancelled → refunded, and the reservation is
 ///   withdrawn (its units back on sale).
