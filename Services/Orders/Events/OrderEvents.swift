@@ -85,6 +85,9 @@ struct OrderEvents: Sendable {
                         metadata: ["refunds": "\(count)"]
                     )
                 }
+            } else {
+                // Every event handled leaves a line (operators and scripts/test-replicas follow the partitions by it).
+                logger.info("payment success: the order is \(order.status.rawValue) already")
             }
         case .failed:
             if try await self.repository.transition(id, from: [.pending], to: .failed, reason: "payment failed") != nil
