@@ -199,7 +199,9 @@ struct EventAdminTests {
         let started = ContinuousClock.now
         let failure = await #expect(throws: AdminFailure.self) { try await admin.checkReachable() }
         #expect("\(failure.map { "\($0)" } ?? "")".contains("cannot reach the Kafka brokers at 127.0.0.1:\(port)"))
-        #expect(ContinuousClock.now - started < .seconds(10))
+        // Seconds, not librdkafka's own time limits (a minute and more): wide for a loaded machine (12.8 s seen at load
+        // average 9 with two suites and a build running).
+        #expect(ContinuousClock.now - started < .seconds(40))
         await admin.shutdown()
     }
 }
