@@ -77,7 +77,7 @@ struct PaymentRepository: Sendable {
             } catch let error as MongoStoreError where error.code == .duplicateKey {
                 // Someone else holds the key: answer with their charge once it settled.
             } catch let error as MongoStoreError where error.code == .server {
-                // The dev store can fail an insert that races a transaction on the same database with its write done
+                // The dev store can fail an insert that races other writes of the database, with the document stored
                 // or not (dev-store gap 20): read it back; if it is not there, the loop below looks again.
                 if try await self.payments.findOne(["_id": .objectID(claim.id)]) != nil { return .claimed(claim) }
             }
