@@ -97,7 +97,7 @@ struct BSONCodecTests {
             let original = Self.everything()
             try await things.insert(original)
 
-            let shape = try StoredShape.read(store, collection: "things")
+            let shape = try await StoredShape.read(store, collection: "things")
             #expect(shape.keys[""] == Everything.CodingKeys.allNames.filter { $0 != "absent" })
             let expected: [String: String] = [
                 "_id": "objectId", "text": "string", "small": "int", "smallInt64": "int", "large": "long",
@@ -141,7 +141,7 @@ struct BSONCodecTests {
             ]
             let rows = store.collection("rows", as: Row.self)
             #expect(try await rows.updateOne(filter, update, upsert: true).upsertedCount == 1)
-            let shape = try StoredShape.read(store, collection: "rows")
+            let shape = try await StoredShape.read(store, collection: "rows")
             let expected: [String: String] = [
                 "double": "double", "int": "int", "long": "long", "oid": "objectId", "date": "date", "null": "null",
                 "bool": "bool", "text": "string", "nested.array.0": "int", "nested.array.1": "double",
@@ -252,7 +252,7 @@ struct BSONCodecTests {
                 ["$setOnInsert": ["x": 1]],
                 upsert: true
             )
-            #expect(try StoredShape.read(store, collection: "counted").types["count"] == "double")
+            #expect(try await StoredShape.read(store, collection: "counted").types["count"] == "double")
             #expect(try await counted.findOne(["_id": "c"])?.count == 7)
         }
     }
@@ -423,26 +423,27 @@ struct StoredShape: Decodable {
     var dates: [String: Int64]
     var strings: [String: String]
 
-    static func read(_ store: MongoStore, collection: String) throws -> StoredShape {
-        // The answer goes through a file, not a pipe: Foundation's `readDataToEndOfFile()` traps on EINTR, which the
-        // other tests' children (SIGCHLD) cause while it waits.
+    static func read(_ store: MongoStore, collection: String) async throws -> StoredShape {
+        // The script writes its answer to a file of its own; the child's log holds its stdout and stderr.
         let outputFile = FileManager.default.temporaryDirectory
             .appendingPathComponent("storefront-\(TestEnvironment.uniqueName("stored-shape")).json")
-        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: outputFile) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try self.python())
-        process.arguments = ["-c", Self.script, try TestEnvironment.mongoURI(), store.databaseName, collection]
-        process.environment = ProcessInfo.processInfo.environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: outputFile)
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ReadFailed(status: process.terminationStatus) }
+        let process = try ChildProcess(
+            name: "stored-shape",
+            executable: try self.python(),
+            arguments: [
+                "-c", Self.script, try TestEnvironment.mongoURI(), store.databaseName, collection, outputFile.path,
+            ]
+        )
+        let status = await process.exitStatus()
+        guard status == 0 else { throw ReadFailed(status: status, log: process.logTail()) }
         return try JSONDecoder().decode(StoredShape.self, from: try Data(contentsOf: outputFile))
     }
 
-    struct ReadFailed: Error { var status: Int32 }
+    struct ReadFailed: Error {
+        var status: Int32
+        var log: String
+    }
 
     /// `STOREFRONT_DEV_PYTHON` (what scripts/test exports), else the repository's `.venv`.
     private static func python() throws -> String {
@@ -458,7 +459,7 @@ struct StoredShape: Decodable {
         import json, sys
         import pymongo
         from bson.codec_options import CodecOptions, DatetimeConversion
-        uri, database, collection = sys.argv[1:4]
+        uri, database, collection, output = sys.argv[1:5]
         client = pymongo.MongoClient(uri, serverSelectionTimeoutMS=5000)
         options = CodecOptions(datetime_conversion=DatetimeConversion.DATETIME_MS)
         document = client[database].get_collection(collection, codec_options=options).find_one()
@@ -478,6 +479,6 @@ struct StoredShape: Decodable {
             elif isinstance(value, str):
                 shape["strings"][path] = value
         walk("", document)
-        print(json.dumps(shape))
+        with open(output, "w") as file: json.dump(shape, file)
         """
 }
