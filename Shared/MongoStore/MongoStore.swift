@@ -1,4 +1,3 @@
-import Dispatch
 package import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -120,18 +119,12 @@ package final class MongoStore: Service, Sendable {
             return closed
         }
         guard !alreadyClosed else { return }
-        // Destroying the client pool blocks: libmongoc ends the pool's server sessions first, which waits up to the
-        // server selection timeout when the server is gone. So it runs on a Dispatch thread, never here (an event
-        // loop or the cooperative pool), once the queued operations are done and every client is back.
-        await withCheckedContinuation { (destroyed: CheckedContinuation<Void, Never>) in
-            self.threadPool.shutdownGracefully(queue: .global()) { [clients, logger] error in
-                if let error {
-                    logger.warning("mongo thread pool did not shut down cleanly", metadata: ["error": "\(error)"])
-                }
-                clients.destroy()
-                destroyed.resume()
-            }
+        do {
+            try await self.threadPool.shutdownGracefully()
+        } catch {
+            self.logger.warning("mongo thread pool did not shut down cleanly", metadata: ["error": "\(error)"])
         }
+        self.clients.destroy()
         self.logger.debug("mongo store closed", metadata: ["mongo.database": "\(self.databaseName)"])
     }
 
