@@ -76,9 +76,10 @@ struct PaymentRepository: Sendable {
                 return .claimed(claim)
             } catch let error as MongoStoreError where error.code == .duplicateKey {
                 // Someone else holds the key: answer with their charge once it settled.
-            } catch let error as MongoStoreError where error.code == .server {
-                // The dev store can fail an insert that races other writes of the database, with the document stored
-                // or not (dev-store gap 20): read it back; if it is not there, the loop below looks again.
+            } catch let error as MongoStoreError where error.code == .server && error.serverCode == 8 {
+                // The dev store can fail an insert that races other writes of the database with code 8, the document
+                // stored or not (dev-store gap 20): read it back; if it is not there, the loop below looks again. Any
+                // other server error is thrown as before.
                 if try await self.payments.findOne(["_id": .objectID(claim.id)]) != nil { return .claimed(claim) }
             }
             if let existing = try await self.findCharge(orderID: claim.orderId) {
