@@ -4,12 +4,15 @@ import Logging
 /// A request context that carries the caller's identity once ``JWTAuthenticator`` has verified it.
 package protocol AuthenticatedRequestContext: RequestContext {
     var identity: Identity? { get set }
+    /// Why the request's credentials were refused, when it carried a bad `Authorization` header: what a route that
+    /// needs a caller answers instead of the generic "needs a bearer token".
+    var authFailure: AuthError? { get set }
 }
 
 extension AuthenticatedRequestContext {
     /// The caller, or a 401 error when the request carried no valid token.
     package func requireIdentity() throws -> Identity {
-        guard let identity = self.identity else { throw AuthError.unauthenticated }
+        guard let identity = self.identity else { throw self.authFailure ?? AuthError.unauthenticated }
         return identity
     }
 
@@ -32,7 +35,10 @@ extension AuthenticatedRequestContext {
 ///
 /// A request without the header passes through with no identity (public routes such as `/login` need that);
 /// ``RequireAuthenticationMiddleware`` or `context.requireIdentity()` then rejects it where a caller is required.
-/// A header that is present but malformed, badly signed, expired or a refresh token is rejected with 401 at once.
+/// A header that is present but malformed, badly signed, expired or a refresh token passes through the same way,
+/// with the reason in `authFailure`: a route that needs a caller answers 401 with it (`invalid_token`), and a public
+/// route serves the request as anonymous. So a client that still sends an expired token can log in, refresh and
+/// browse the catalog, as with the original, whose public routes ignored the header.
 package struct JWTAuthenticator<Context: AuthenticatedRequestContext>: RouterMiddleware {
     private let authority: TokenAuthority
 
@@ -48,16 +54,20 @@ package struct JWTAuthenticator<Context: AuthenticatedRequestContext>: RouterMid
         guard let header = request.headers[.authorization] else {
             return try await next(request, context)
         }
+        var context = context
         let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { throw AuthError.malformedHeader }
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            context.authFailure = .malformedHeader
+            return try await next(request, context)
+        }
         let claims: AccessClaims
         do {
             claims = try await self.authority.verify(String(parts[1]))
         } catch let rejection as TokenRejection {
             context.logger.info("token rejected", metadata: ["auth.reason": "\(rejection.reason)"])
-            throw AuthError.invalidToken
+            context.authFailure = .invalidToken
+            return try await next(request, context)
         }
-        var context = context
         context.identity = claims.identity
         context.logger[metadataKey: "auth.user_id"] = "\(claims.userID)"
         return try await next(request, context)

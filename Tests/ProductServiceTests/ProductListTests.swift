@@ -46,6 +46,9 @@ struct ProductListTests {
         ("q=.", []),
         ("q=a.*", []),
         ("q=b%20", [10]),  // percent-decoded: "b " only in "USB microphone"
+        ("q=b+", [10]),  // form-decoded (as HTML forms and the original's Go send it): "+" is a space
+        ("q=cable+(2m)", [6]),
+        ("q=%2B", []),  // an escaped "+" is a literal "+", in no product
         ("q=nothing-like-this", []),
         ("q=", [11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]),
         // category: exact.

@@ -107,6 +107,7 @@ import Testing
     struct Context: AuthenticatedRequestContext {
         var coreContext: CoreRequestContextStorage
         var identity: Identity?
+        var authFailure: AuthError?
         init(source: ApplicationRequestContextSource) {
             self.coreContext = .init(source: source)
             self.identity = nil
@@ -123,6 +124,7 @@ import Testing
             return try context.requireAccess(toUser: id).userID
         }
         router.get("/admin") { _, context -> String in try context.requireRole(.admin).email }
+        router.get("/open") { _, context -> String in context.identity?.userID ?? "anonymous" }
         let admin = try await authority.accessToken(for: Identity(userID: "a", email: "root@example.com", role: .admin))
         let own = try await authority.accessToken(for: self.customer)
         let service = try await authority.serviceToken(for: "cart-service")
@@ -145,6 +147,12 @@ import Testing
                 $0.status
             }
             #expect(basic == .unauthorized)
+            // A route that needs no caller serves a bad or foreign header as anonymous.
+            #expect(try await status("/open", "not-a-jwt") == .ok)
+            let open = try await client.execute(uri: "/open", method: .get, headers: [.authorization: "Basic abc"]) {
+                String(buffer: $0.body)
+            }
+            #expect(open == "anonymous")
         }
     }
 }

@@ -80,6 +80,44 @@ struct ServiceKitTests {
         return error
     }
 
+    @Test("HEAD answers as GET without the body, with the route's auth; TRACE is 405")
+    func headAndTrace() async throws {
+        let (runtime, app) = try await Self.makeApp()
+        let auth = try await Self.bearer(runtime)
+        try await app.test(.router) { client in
+            let get = try await client.execute(uri: "/whoami", method: .get, headers: auth) { $0 }
+            #expect(get.status == .ok)
+            #expect(get.body.readableBytes > 0)
+            try await client.execute(uri: "/whoami", method: .head, headers: auth) { response in
+                #expect(response.status == .ok)
+                #expect(response.body.readableBytes == 0)
+                #expect(response.headers[.contentLength] == String(get.body.readableBytes))
+                #expect(response.headers[.contentType] == get.headers[.contentType])
+            }
+            // The GET route's group middleware runs: no token, no answer.
+            try await client.execute(uri: "/whoami", method: .head) { response in
+                #expect(response.status == .unauthorized)
+            }
+            try await client.execute(uri: "/health", method: .head) { response in
+                #expect(response.status == .ok)
+                #expect(response.body.readableBytes == 0)
+            }
+            try await client.execute(uri: "/nowhere", method: .head, headers: auth) { response in
+                #expect(response.status == .notFound)
+            }
+            // A path without GET has no HEAD either.
+            try await client.execute(uri: "/things", method: .head, headers: auth) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "POST")
+            }
+            try await client.execute(uri: "/health", method: .trace) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "GET, HEAD")
+                #expect(Self.envelope(response).code == "method_not_allowed")
+            }
+        }
+    }
+
     @Test("unknown paths, wrong methods, malformed JSON and bad values all answer with the JSON error envelope")
     func errorEnvelope() async throws {
         let (runtime, app) = try await Self.makeApp()
@@ -197,6 +235,16 @@ struct ServiceKitTests {
             try await client.execute(uri: "/health", method: .get) { response in
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body).contains(#""status":"ok""#))
+            }
+            // A public route ignores a bad token (a client holding an expired one can still log in).
+            try await client.execute(uri: "/health", method: .get, headers: [.authorization: "Bearer \(expired)"]) {
+                response in
+                #expect(response.status == .ok)
+            }
+            try await client.execute(uri: "/whoami", method: .get, headers: [.authorization: "Token abc"]) {
+                response in
+                #expect(response.status == .unauthorized)
+                #expect(Self.envelope(response).message == "the Authorization header must be 'Bearer <token>'")
             }
         }
     }

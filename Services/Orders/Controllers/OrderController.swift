@@ -403,7 +403,7 @@ struct OrderController: Sendable {
     @Sendable
     func list(request: Request, context: ServiceRequestContext) async throws -> OrderList {
         _ = try context.requireRole(.admin)
-        let parameters = QueryParameters(request.uri.queryParameters)
+        let parameters = QueryParameters(query: request.uri.query)
         var status: OrderStatus?
         if let text = try parameters.single("status"), !text.isEmpty {
             guard let value = OrderStatus(rawValue: text) else {

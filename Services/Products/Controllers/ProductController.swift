@@ -199,7 +199,7 @@ struct ProductController: Sendable {
     /// matches). See ``parseQuery(_:)``.
     /// - Throws: 400 `invalid_query` for a malformed parameter.
     @Sendable func list(request: Request, context: ServiceRequestContext) async throws -> [ProductResponse] {
-        let query = try Self.parseQuery(request.uri.queryParameters)
+        let query = try Self.parseQuery(request.uri.query)
         return try await self.repository.list(query).map { ProductResponse($0) }
     }
 
@@ -329,8 +329,8 @@ struct ProductController: Sendable {
     /// - `sort`: `price`, `-price`, `name` or `-createdAt` (default);
     /// - `limit`: 1–200 (default 50); `offset`: ≥ 0 (default 0).
     /// - Throws: 400 `invalid_query` naming the parameter.
-    static func parseQuery(_ parameters: Parameters) throws -> ProductQuery {
-        let parameters = QueryParameters(parameters)
+    static func parseQuery(_ queryString: String?) throws -> ProductQuery {
+        let parameters = QueryParameters(query: queryString)
         var query = ProductQuery()
         if let text = try parameters.single("q"), !text.isEmpty {
             guard text.count <= 200 else { throw QueryParameters.invalid("q must be at most 200 characters") }

@@ -1,12 +1,29 @@
-package import Hummingbird
+import Foundation
 
 /// The query string of a list route, read strictly: each parameter at most once, each value checked, every mistake a
 /// 400 `invalid_query` naming the parameter. Unknown parameters are ignored (clients may send more than we read).
+///
+/// Names and values are decoded the way HTML forms and Go's `url.ParseQuery` (the original's) encode them: `+` is a
+/// space, then `%XX` escapes are decoded (`%2B` is a literal `+`). Hummingbird's `queryParameters` keep `+` as is, so
+/// a search for `red+shoes` from a form would look for the text "red+shoes".
 package struct QueryParameters: Sendable {
-    private let parameters: Parameters
+    private let parameters: [String: [String]]
 
-    package init(_ parameters: Parameters) {
+    /// The parameters of a request's query string as sent (`request.uri.query`, still percent-encoded).
+    package init(query: String?) {
+        var parameters: [String: [String]] = [:]
+        for pair in (query ?? "").split(separator: "&", omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = Self.formDecoded(parts[0])
+            parameters[name, default: []].append(parts.count > 1 ? Self.formDecoded(parts[1]) : "")
+        }
         self.parameters = parameters
+    }
+
+    /// `+` as a space, then percent-decoded; a malformed escape is kept as written (as Hummingbird does).
+    private static func formDecoded(_ text: Substring) -> String {
+        let spaced = String(text).replacing("+", with: " ")
+        return spaced.removingPercentEncoding ?? spaced
     }
 
     /// The 400 `invalid_query` answer, for checks that span parameters.
@@ -17,7 +34,7 @@ package struct QueryParameters: Sendable {
     /// The parameter's value; `nil` when absent.
     /// - Throws: 400 `invalid_query` when it is given more than once.
     package func single(_ name: String) throws -> String? {
-        let values = self.parameters.getAll(name)
+        let values = self.parameters[name] ?? []
         guard values.count <= 1 else { throw Self.invalid("\(name) may be given only once") }
         return values.first
     }

@@ -7,10 +7,12 @@ package import ServiceAuth
 package struct ServiceRequestContext: AuthenticatedRequestContext {
     package var coreContext: CoreRequestContextStorage
     package var identity: Identity?
+    package var authFailure: AuthError?
 
     package init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.identity = nil
+        self.authFailure = nil
     }
 
     package var requestDecoder: JSONDecoder { StorefrontJSON.decoder() }

@@ -8,12 +8,21 @@ import Synchronization
 /// - ``protected``: the default for every route; a caller without a valid bearer token gets 401.
 /// - ``public``: the few routes that must work without a token (`/register`, `/login`, `/health`, `/ready`, `/metrics`).
 ///
-/// Hummingbird answers a known path with an unknown method as 404. This router records the methods of every path
-/// as routes are added, and when the application is built it registers, for each path, a responder for every other
-/// common method that answers 405 with an `Allow` header, through Hummingbird's own route matching.
+/// Hummingbird answers a known path with an unknown method as 404, and `HEAD` on a `GET` route too. This router
+/// records the methods of every path as routes are added, and when the application is built it registers, for each
+/// path, `HEAD` where it has `GET` (the `GET` route's answer without its body, as HTTP requires of every server), and
+/// for every other common method a responder that answers 405 with an `Allow` header, through Hummingbird's own route
+/// matching.
 package final class ServiceRouter<Context: AuthenticatedRequestContext>: RouterMethods, HTTPResponderBuilder {
+    private struct PathRoutes {
+        var path: RouterPath
+        var methods: Set<HTTPRequest.Method> = []
+        /// The `GET` route's responder, with its group's middleware: `HEAD` runs it.
+        var get: (any HTTPResponder<Context>)?
+    }
+
     package let router: Router<Context>
-    private let methodsByPath = Mutex<[String: (path: RouterPath, methods: Set<HTTPRequest.Method>)]>([:])
+    private let routesByPath = Mutex<[String: PathRoutes]>([:])
 
     /// Creates the router with the shared middleware in order: request id (outermost, so even errors carry it),
     /// tracing, access log, metrics, error envelope, then token verification. `instanceID` names this replica in
@@ -43,8 +52,9 @@ package final class ServiceRouter<Context: AuthenticatedRequestContext>: RouterM
         method: HTTPRequest.Method,
         responder: Responder
     ) -> Self where Responder.Context == Context {
-        _ = self.methodsByPath.withLock { table in
-            table[path.description, default: (path: path, methods: [])].methods.insert(method)
+        self.routesByPath.withLock { table in
+            table[path.description, default: PathRoutes(path: path)].methods.insert(method)
+            if method == .get { table[path.description]?.get = responder }
         }
         self.router.on(path, method: method, responder: responder)
         return self
@@ -56,16 +66,21 @@ package final class ServiceRouter<Context: AuthenticatedRequestContext>: RouterM
         return self
     }
 
-    /// Adds the 405 responders, then builds Hummingbird's responder. Call once, after every route is registered
-    /// (the `Application` initialiser does).
+    /// Adds the `HEAD` and 405 responders, then builds Hummingbird's responder. Call once, after every route is
+    /// registered (the `Application` initialiser does).
     package func buildResponder() -> RouterResponder<Context> {
-        let table = self.methodsByPath.withLock { $0 }
-        for (path, methods) in table.values {
-            var allowed = methods
-            if allowed.contains(.get) { allowed.insert(.head) }
+        let table = self.routesByPath.withLock { $0 }
+        for routes in table.values {
+            var allowed = routes.methods
+            if let get = routes.get, !allowed.contains(.head) {
+                allowed.insert(.head)
+                self.router.on(routes.path, method: .head) { request, context -> Response in
+                    try await get.respond(to: request, context: context).createHeadResponse()
+                }
+            }
             let allow = allowed.map(\.rawValue).sorted().joined(separator: ", ")
             for method in Self.answeredMethods where !allowed.contains(method) {
-                self.router.on(path, method: method) { request, _ -> Response in
+                self.router.on(routes.path, method: method) { request, _ -> Response in
                     throw APIError(
                         .methodNotAllowed,
                         code: "method_not_allowed",
@@ -78,5 +93,7 @@ package final class ServiceRouter<Context: AuthenticatedRequestContext>: RouterM
         return self.router.buildResponder()
     }
 
-    private static var answeredMethods: [HTTPRequest.Method] { [.get, .post, .put, .patch, .delete, .options] }
+    private static var answeredMethods: [HTTPRequest.Method] {
+        [.get, .head, .post, .put, .patch, .delete, .options, .trace]
+    }
 }
