@@ -506,9 +506,11 @@ def main():
     orders = pymongo.MongoClient(stack.mongo_uri)["OrderService"]["orders"]
     phases = {}
     for key, chosen in (("rate", customers[: args.rate_orders]), ("closed", customers[args.rate_orders:])):
+        log(f"bench: logging {len(chosen)} customers in")
+        phase = OrderPhase(stack, log_in(stack, chosen), run)
+        # Logged when the orders start (the log-in before is bcrypt work, not part of the phase).
         log(f"bench: {len(chosen)} orders " + (f"at {args.rate}/s" if key == "rate"
                                                else f"at concurrency {args.concurrency}"))
-        phase = OrderPhase(stack, log_in(stack, chosen), run)
         before = procs.cpu()
         started = time.monotonic()
         if key == "rate":

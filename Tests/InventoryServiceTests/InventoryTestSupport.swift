@@ -132,15 +132,5 @@ enum InventoryTests {
         )
     }
 
-    static func eventually(timeout: Duration = .seconds(30), _ condition: () async throws -> Bool) async throws -> Bool
-    {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        return try await condition()
-    }
-
     static var logger: Logger { Logger(label: "inventory-tests") }
 }

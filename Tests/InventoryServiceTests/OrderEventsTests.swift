@@ -200,7 +200,7 @@ struct OrderEventsTests {
                 to: Topics.orderEvents
             )
             #expect(
-                try await InventoryTests.eventually {
+                try await eventually {
                     let record = try await InventoryTests.record(runtime, product)
                     return record.inventory == 6 && record.reserved == 0
                 }
@@ -219,7 +219,7 @@ struct OrderEventsTests {
                 to: Topics.orderEvents
             )
             #expect(
-                try await InventoryTests.eventually {
+                try await eventually {
                     try await InventoryTests.reservations(runtime).find(orderID: rejected) != nil
                 }
             )

@@ -261,7 +261,7 @@ struct PaymentEventsTests {
                 try await publisher.publishForeign(paid, to: Topics.paymentEvents, key: "order-paid")
                 try await publisher.publishForeign(paid, to: Topics.paymentEvents, key: "order-paid")
                 #expect(
-                    try await InventoryTests.eventually { try await InventoryTests.record(runtime, product).sold == 2 }
+                    try await eventually { try await InventoryTests.record(runtime, product).sold == 2 }
                 )
                 // 2. A reservation that expires, whose stock is then taken, then paid late.
                 var lostID = ""
@@ -272,7 +272,7 @@ struct PaymentEventsTests {
                     body: InventoryTests.reserveBody(lostOrder, [(product, 5)])
                 ) { lostID = try InventoryTests.decode(InventoryTests.ReservationBody.self, $0).reservationId }
                 #expect(
-                    try await InventoryTests.eventually {
+                    try await eventually {
                         try await InventoryTests.reservations(runtime).find(id: lostID)?.stock == .released
                     }
                 )
@@ -288,7 +288,7 @@ struct PaymentEventsTests {
                 late.reservationId = lostID
                 try await publisher.publishForeign(late, to: Topics.paymentEvents, key: lostOrder)
                 try await publisher.publishForeign(paid, to: Topics.paymentEvents, key: "order-paid")  // a third copy
-                #expect(try await InventoryTests.eventually { received.withLock { !$0.isEmpty } })
+                #expect(try await eventually { received.withLock { !$0.isEmpty } })
                 let event = try #require(received.withLock { $0.first })
                 #expect(event.type == "reservation-lost" && event.reservationId == lostID)
                 #expect(event.eventId == "reservation-lost-\(lostID)" && event.reason?.contains(product) == true)

@@ -152,7 +152,7 @@ struct ReservationTests {
             ) { #expect($0.status == .created) }
             #expect(try await InventoryTests.record(runtime, product).reserved == 3)
             #expect(
-                try await InventoryTests.eventually {
+                try await eventually {
                     try await InventoryTests.reservations(runtime).find(orderID: "order-exp")?.stock == .released
                 }
             )
