@@ -171,6 +171,10 @@ package final class ServiceRuntime: Sendable {
             eventLogger[metadataKey: "request.id"] = "\(id)"
             eventLogger[metadataKey: "kafka.topic"] = "\(message.topic)"
             eventLogger[metadataKey: "kafka.offset"] = "\(message.partition)/\(message.offset)"
+            guard TraceContext.isEnabled else {
+                try await CurrentRequest.$id.withValue(id) { try await handler(message, eventLogger) }
+                return
+            }
             // A consumer span, child of the producer's context when the message carries one (`traceparent`).
             try await withSpan(
                 "\(message.topic) process",

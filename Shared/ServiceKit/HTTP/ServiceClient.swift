@@ -93,18 +93,18 @@ package struct ServiceClient: Sendable {
         var status = "unavailable"
         defer { self.record(peer, method, status: status, since: started) }
         do {
-            // A client span; its context travels in `traceparent` (nothing is added when tracing is off).
+            guard TraceContext.isEnabled else {
+                let response = try await self.exchange(request, deadline: deadline)
+                status = String(response.status.code)
+                return response
+            }
+            // A client span; its context travels in `traceparent`.
             return try await withSpan("\(method) \(peer.executableName)", ofKind: .client) { span in
                 TraceContext.inject(into: &request.headers)
-                let response = try await self.httpClient.execute(request, deadline: deadline)
-                let bytes = try await response.body.collect(upTo: self.maxResponseBytes)
+                let response = try await self.exchange(request, deadline: deadline)
                 status = String(response.status.code)
-                span.attributes["http.response.status_code"] = Int(response.status.code)
-                return Response(
-                    status: .init(code: Int(response.status.code)),
-                    body: Array(buffer: bytes),
-                    headers: Dictionary(response.headers.map { ($0.name.lowercased(), $0.value) }) { $1 }
-                )
+                span.attributes["http.response.status_code"] = response.status.code
+                return response
             }
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw ServiceClientError(
@@ -117,6 +117,17 @@ package struct ServiceClient: Sendable {
         } catch {
             throw ServiceClientError(.unavailable, peer: peer, detail: "\(method) \(path) failed: \(error)")
         }
+    }
+
+    /// Sends `request` and reads the whole answer (at most `maxResponseBytes`).
+    private func exchange(_ request: HTTPClientRequest, deadline: NIODeadline) async throws -> Response {
+        let response = try await self.httpClient.execute(request, deadline: deadline)
+        let bytes = try await response.body.collect(upTo: self.maxResponseBytes)
+        return Response(
+            status: .init(code: Int(response.status.code)),
+            body: Array(buffer: bytes),
+            headers: Dictionary(response.headers.map { ($0.name.lowercased(), $0.value) }) { $1 }
+        )
     }
 
     private func record(

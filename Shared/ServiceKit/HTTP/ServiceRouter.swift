@@ -25,13 +25,13 @@ package final class ServiceRouter<Context: AuthenticatedRequestContext>: RouterM
     private let routesByPath = Mutex<[String: PathRoutes]>([:])
 
     /// Creates the router with the shared middleware in order: request id (outermost, so even errors carry it),
-    /// tracing, access log, metrics, error envelope, then token verification. `instanceID` names this replica in
-    /// every response (`X-Instance-ID`), when given.
+    /// tracing (only when a tracer is installed), access log, metrics, error envelope, then token verification.
+    /// `instanceID` names this replica in every response (`X-Instance-ID`), when given.
     package init(authority: TokenAuthority, instanceID: String? = nil, context: Context.Type = Context.self) {
         self.router = Router(context: Context.self)
         self.router.add(middleware: RequestIDMiddleware(instanceID: instanceID))
-        // A server span per request, child of the caller's `traceparent` (a no-op when tracing is off).
-        self.router.add(middleware: TracingMiddleware())
+        // A server span per request, child of the caller's `traceparent`; none at all when tracing is off.
+        if TraceContext.isEnabled { self.router.add(middleware: TracingMiddleware()) }
         self.router.add(middleware: AccessLogMiddleware())
         self.router.add(middleware: MetricsMiddleware())
         self.router.add(middleware: ErrorMiddleware())

@@ -5,6 +5,7 @@ import NIOHTTP1
 import OTel
 package import ServiceContextModule
 package import ServiceLifecycle
+import Synchronization
 package import Tracing
 
 /// Distributed tracing: W3C `traceparent` (and `tracestate`) carried by every REST call and every Kafka message,
@@ -16,7 +17,15 @@ package import Tracing
 /// service's executable name, `OTEL_EXPORTER_OTLP_PROTOCOL` to `http/protobuf`, `OTEL_TRACES_SAMPLER`, …). Logs and
 /// metrics stay with the service's own backends (JSON lines, Prometheus).
 package enum TraceContext {
-    /// Installs the OTLP tracer when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, once per process.
+    private static let tracerInstalled = Atomic<Bool>(false)
+
+    /// Whether ``bootstrap(service:environment:)`` installed a tracer. When it did not, the server middleware, the
+    /// service client and the consumers make no spans at all: a no-op span still costs its attributes and the
+    /// tracer lookups, about 2% of a service's CPU per order.
+    package static var isEnabled: Bool { self.tracerInstalled.load(ordering: .relaxed) }
+
+    /// Installs the OTLP tracer when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, once per process, before the application
+    /// is built (its router adds the tracing middleware only when a tracer is installed).
     /// - Returns: the exporter's background service, to run with the application; `nil` when tracing is off.
     static func bootstrap(service: StorefrontService, environment: [String: String]) throws -> (any Service)? {
         guard let endpoint = environment["OTEL_EXPORTER_OTLP_ENDPOINT"], !endpoint.isEmpty else { return nil }
@@ -26,7 +35,9 @@ package enum TraceContext {
         configuration.metrics.enabled = false
         configuration.traces.exporter = .otlp
         configuration.traces.otlpExporter.protocol = .httpProtobuf
-        return try OTel.bootstrap(configuration: configuration, environment: environment)
+        let exporter = try OTel.bootstrap(configuration: configuration, environment: environment)
+        self.tracerInstalled.store(true, ordering: .relaxed)
+        return exporter
     }
 
     /// The current trace context as message headers (`traceparent`, `tracestate`); empty when tracing is off.
