@@ -171,10 +171,8 @@ package final class ServiceRuntime: Sendable {
             eventLogger[metadataKey: "request.id"] = "\(id)"
             eventLogger[metadataKey: "kafka.topic"] = "\(message.topic)"
             eventLogger[metadataKey: "kafka.offset"] = "\(message.partition)/\(message.offset)"
-            guard TraceContext.isEnabled else {
-                try await CurrentRequest.$id.withValue(id) { try await handler(message, eventLogger) }
-                return
-            }
+            let handle = { try await CurrentRequest.$id.withValue(id) { try await handler(message, eventLogger) } }
+            guard TraceContext.isEnabled else { return try await handle() }
             // A consumer span, child of the producer's context when the message carries one (`traceparent`).
             try await withSpan(
                 "\(message.topic) process",
@@ -183,7 +181,7 @@ package final class ServiceRuntime: Sendable {
             ) { span in
                 span.attributes["messaging.destination.name"] = message.topic
                 span.attributes["messaging.consumer.group.name"] = groupID
-                try await CurrentRequest.$id.withValue(id) { try await handler(message, eventLogger) }
+                try await handle()
             }
         }
         self.brokerChecks.withLock { $0.append { try await consumer.checkReachable(timeout: $0) } }
