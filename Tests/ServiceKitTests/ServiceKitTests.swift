@@ -640,6 +640,39 @@ struct ServiceKitTests {
         #expect(String(decoding: line, as: UTF8.self) == String(decoding: try encoder.encode(value), as: UTF8.self))
     }
 
+    @Test("a log record: the event's metadata wins over the logger's, the record's own fields over both")
+    func logRecordLine() throws {
+        var handler = JSONLogHandler(label: "test-service")
+        handler.metadata = [
+            "request.id": "r-1", "shared": "logger", "msg": "dropped", "a.first": .stringConvertible(true),
+        ]
+        let event = LogEvent(
+            level: .warning,
+            message: "GET /get 200",
+            metadata: ["shared": "event", "http.status": .stringConvertible(200), "ts": "dropped too"],
+            source: nil,
+            file: "File.swift",
+            function: "f()",
+            line: 7
+        )
+        let line = String(decoding: handler.line(for: event), as: UTF8.self)
+        #expect(line.hasSuffix("}\n"))
+        let record = try JSONDecoder().decode(JSONValue.self, from: Data(line.utf8))
+        #expect(record["shared"] == .string("event"))
+        #expect(record["request.id"] == .string("r-1"))
+        #expect(record["http.status"] == .integer(200))
+        #expect(record["a.first"] == .bool(true))
+        #expect(record["msg"] == .string("GET /get 200"))
+        #expect(record["logger"] == .string("test-service"))
+        #expect(record["level"] == .string("warning"))
+        #expect(record["source"] == .string("File.swift:7"))
+        #expect(record["ts"] != .string("dropped too"))
+        // Each key once, sorted: the line is what the encoder writes for the same object.
+        var expected: [UInt8] = []
+        record.write(to: &expected)
+        #expect(line == String(decoding: expected, as: UTF8.self) + "\n")
+    }
+
     @Test("configuration: malformed values and a missing secret stop the service before it starts")
     func configurationRefusals() async throws {
         await #expect(throws: AuthConfigurationError.self) {

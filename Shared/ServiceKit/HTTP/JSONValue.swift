@@ -114,16 +114,20 @@ extension JSONValue {
                 value.write(to: &output)
             }
             output.append(UInt8(ascii: "]"))
-        case .object(let object):
-            output.append(UInt8(ascii: "{"))
-            for (index, key) in object.keys.sorted().enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
-                Self.writeString(key, to: &output)
-                output.append(UInt8(ascii: ":"))
-                object[key]!.write(to: &output)
-            }
-            output.append(UInt8(ascii: "}"))
+        case .object(let object): Self.writeObject(object.map { ($0.key, $0.value) }, to: &output)
         }
+    }
+
+    /// Appends an object of these fields, keys sorted (the keys are distinct).
+    package static func writeObject(_ fields: [(key: String, value: JSONValue)], to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "{"))
+        for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
+            if index > 0 { output.append(UInt8(ascii: ",")) }
+            Self.writeString(field.key, to: &output)
+            output.append(UInt8(ascii: ":"))
+            field.value.write(to: &output)
+        }
+        output.append(UInt8(ascii: "}"))
     }
 
     /// A JSON string literal: `"` and `\` escaped, control characters as `\n`, `\r`, `\t` or `\u00XX`.

@@ -22,23 +22,39 @@ package struct JSONLogHandler: LogHandler {
     }
 
     package func log(event: LogEvent) {
-        var fields: [String: JSONValue] = [:]
-        for (key, value) in self.metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {
-            fields[key] = Self.json(value)
-        }
-        fields["ts"] = .string(StorefrontJSON.format(Date()))
-        fields["level"] = .string(event.level.rawValue)
-        fields["logger"] = .string(self.label)
-        fields["msg"] = .string(event.message.description)
-        if event.level >= .warning { fields["source"] = .string("\(event.file):\(event.line)") }
-        var line: [UInt8] = []
-        line.reserveCapacity(512)
-        JSONValue.object(fields).write(to: &line)
-        line.append(0x0A)
+        let line = self.line(for: event)
         Self.outputLock.withLock { _ in
             line.withUnsafeBytes { bytes in Self.writeAll(bytes) }
         }
     }
+
+    /// The event's line, newline included.
+    package func line(for event: LogEvent) -> [UInt8] {
+        // Built as a list rather than a dictionary: this runs for every request (the access log), and merging and
+        // hashing two metadata dictionaries cost more than writing the line.
+        let eventMetadata = event.metadata ?? [:]
+        var fields: [(key: String, value: JSONValue)] = []
+        fields.reserveCapacity(self.metadata.count + eventMetadata.count + 5)
+        for (key, value) in self.metadata where eventMetadata[key] == nil && !Self.recordKeys.contains(key) {
+            fields.append((key, Self.json(value)))
+        }
+        for (key, value) in eventMetadata where !Self.recordKeys.contains(key) {
+            fields.append((key, Self.json(value)))
+        }
+        fields.append(("ts", .string(StorefrontJSON.format(Date()))))
+        fields.append(("level", .string(event.level.rawValue)))
+        fields.append(("logger", .string(self.label)))
+        fields.append(("msg", .string(event.message.description)))
+        if event.level >= .warning { fields.append(("source", .string("\(event.file):\(event.line)"))) }
+        var line: [UInt8] = []
+        line.reserveCapacity(512)
+        JSONValue.writeObject(fields, to: &line)
+        line.append(0x0A)
+        return line
+    }
+
+    /// The record's own fields; metadata under these keys is dropped rather than written twice.
+    private static let recordKeys: Set<String> = ["ts", "level", "logger", "msg", "source"]
 
     /// Writes every byte to standard output (a short write, or an interrupted one, is continued).
     private static func writeAll(_ bytes: UnsafeRawBufferPointer) {
@@ -64,6 +80,9 @@ package struct JSONLogHandler: LogHandler {
         case .stringConvertible(let convertible):
             switch convertible {
             case let bool as Bool: .bool(bool)
+            // The common integers first: a cast to a concrete type is far cheaper than to `any BinaryInteger`.
+            case let int as Int: .integer(Int64(int))
+            case let int as Int64: .integer(int)
             case let int as any BinaryInteger: Int64(exactly: int).map { .integer($0) } ?? .string("\(int)")
             case let double as any BinaryFloatingPoint:
                 Double(double).isFinite ? .number(Double(double)) : .string(convertible.description)
