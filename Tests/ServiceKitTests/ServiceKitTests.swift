@@ -65,6 +65,14 @@ struct ServiceKitTests {
         try await runtime.bearerHeaders(role: role)
     }
 
+    /// The count of `storefront_peer_requests_total` with this `status` label in the runtime's registry, as printed.
+    static func peerCalls(_ runtime: ServiceRuntime, status: String) -> String? {
+        let sample = runtime.metrics.emitToString().split(separator: "\n").first {
+            $0.hasPrefix("storefront_peer_requests_total{") && $0.contains(#"status="\#(status)""#)
+        }
+        return sample?.split(separator: " ").last.map(String.init)
+    }
+
     /// The error envelope of `response`; records a failure (and returns an empty detail) when the body is not one.
     static func envelope(
         _ response: TestResponse,
@@ -274,6 +282,7 @@ struct ServiceKitTests {
                     #expect(response.status == .ok)
                     #expect(String(buffer: response.body) == "req-123|service")
                 }
+                #expect(Self.peerCalls(runtime, status: "200") == "1")
                 // No id, or an unsafe one: a fresh id is generated, used and echoed.
                 headers[CurrentRequest.headerName] = "bad id\nwith newline"
                 try await client.execute(uri: "/whoami", method: .get, headers: headers) { response in
@@ -302,6 +311,7 @@ struct ServiceKitTests {
                 #expect(Self.envelope(response).code == "dependency_unavailable")
             }
         }
+        #expect(Self.peerCalls(runtime, status: "unavailable") == "1")
     }
 
     @Test("the request id travels in the event header and is bound again while the event is handled")

@@ -119,7 +119,7 @@ extension JSONValue {
     }
 
     /// Appends an object of these fields, keys sorted (the keys are distinct).
-    package static func writeObject(_ fields: [(key: String, value: JSONValue)], to output: inout [UInt8]) {
+    static func writeObject(_ fields: [(key: String, value: JSONValue)], to output: inout [UInt8]) {
         output.append(UInt8(ascii: "{"))
         for (index, field) in fields.sorted(by: { $0.key < $1.key }).enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }

@@ -93,19 +93,20 @@ package struct ServiceClient: Sendable {
         var status = "unavailable"
         defer { self.record(peer, method, status: status, since: started) }
         do {
-            guard TraceContext.isEnabled else {
-                let response = try await self.exchange(request, deadline: deadline)
-                status = String(response.status.code)
-                return response
+            let response: Response
+            if TraceContext.isEnabled {
+                // A client span; its context travels in `traceparent`.
+                response = try await withSpan("\(method) \(peer.executableName)", ofKind: .client) { span in
+                    TraceContext.inject(into: &request.headers)
+                    let response = try await self.exchange(request, deadline: deadline)
+                    span.attributes["http.response.status_code"] = response.status.code
+                    return response
+                }
+            } else {
+                response = try await self.exchange(request, deadline: deadline)
             }
-            // A client span; its context travels in `traceparent`.
-            return try await withSpan("\(method) \(peer.executableName)", ofKind: .client) { span in
-                TraceContext.inject(into: &request.headers)
-                let response = try await self.exchange(request, deadline: deadline)
-                status = String(response.status.code)
-                span.attributes["http.response.status_code"] = response.status.code
-                return response
-            }
+            status = String(response.status.code)
+            return response
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             throw ServiceClientError(
                 .unavailable,

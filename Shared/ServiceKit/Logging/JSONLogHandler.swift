@@ -29,7 +29,7 @@ package struct JSONLogHandler: LogHandler {
     }
 
     /// The event's line, newline included.
-    package func line(for event: LogEvent) -> [UInt8] {
+    func line(for event: LogEvent) -> [UInt8] {
         // Built as a list rather than a dictionary: this runs for every request (the access log), and merging and
         // hashing two metadata dictionaries cost more than writing the line.
         let eventMetadata = event.metadata ?? [:]
